@@ -1,0 +1,20 @@
+"""The Celery app. Beat runs the periodic tasks listed here; there is exactly one beat."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+app = Celery("clinic")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Writes out open-ended maintenance sessions up to each clinic's horizon.
+    "courses-extend-horizon": {
+        "task": "scheduling.tasks.courses_extend_horizon",
+        "schedule": crontab(minute=15, hour="*/6"),
+    },
+}

@@ -1,0 +1,81 @@
+"""Staff roles as Django groups, with the admin permissions each role needs.
+
+Synced after every migrate, so a new model's permissions reach the roles with the
+migration that adds it. A user's role at a clinic is a StaffMembership; the group
+gives the matching Django permissions.
+"""
+
+from django.apps import apps as global_apps
+
+ROLE_GROUPS = {
+    "front_desk": "Front desk",
+    "nurse": "Nurse",
+    "clinician": "Clinician",
+    "clinic_admin": "Clinic admin",
+    "patient": "Patient",
+}
+
+_VIEW = "view"
+# role -> {"app_label.model": actions}
+ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "front_desk": {
+        "clinic.clinic": (_VIEW,),
+        "clinic.chair": (_VIEW,),
+        "patients.patient": (_VIEW, "add", "change"),
+        "scheduling.protocol": (_VIEW,),
+        "scheduling.protocolphase": (_VIEW,),
+        "scheduling.course": (_VIEW, "add", "change"),
+        "scheduling.session": (_VIEW, "change"),
+        "scheduling.sessionstatuschange": (_VIEW,),
+    },
+    "nurse": {
+        "clinic.clinic": (_VIEW,),
+        "clinic.chair": (_VIEW,),
+        "patients.patient": (_VIEW,),
+        "scheduling.protocol": (_VIEW,),
+        "scheduling.protocolphase": (_VIEW,),
+        "scheduling.course": (_VIEW,),
+        "scheduling.session": (_VIEW, "change"),
+        "scheduling.sessionstatuschange": (_VIEW,),
+    },
+    "clinician": {
+        "clinic.clinic": (_VIEW,),
+        "clinic.chair": (_VIEW,),
+        "patients.patient": (_VIEW, "change"),
+        "scheduling.protocol": (_VIEW, "add", "change"),
+        "scheduling.protocolphase": (_VIEW, "add", "change", "delete"),
+        "scheduling.course": (_VIEW, "add", "change"),
+        "scheduling.session": (_VIEW, "change"),
+        "scheduling.sessionstatuschange": (_VIEW,),
+    },
+    "clinic_admin": {
+        "clinic.clinic": (_VIEW, "change"),
+        "clinic.openinghours": (_VIEW, "add", "change", "delete"),
+        "clinic.closure": (_VIEW, "add", "change", "delete"),
+        "clinic.chair": (_VIEW, "add", "change"),
+        "clinic.staffmembership": (_VIEW, "add", "change", "delete"),
+        "patients.patient": (_VIEW,),
+        "scheduling.protocol": (_VIEW,),
+        "scheduling.course": (_VIEW,),
+        "scheduling.session": (_VIEW,),
+    },
+    "patient": {},
+}
+
+
+def sync_role_groups(sender=None, apps=global_apps, **kwargs) -> None:
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, name in ROLE_GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = []
+        for model_label, actions in ROLE_PERMISSIONS[role].items():
+            app_label, model = model_label.split(".")
+            wanted += [
+                p
+                for p in Permission.objects.filter(
+                    content_type__app_label=app_label,
+                    codename__in=[f"{a}_{model}" for a in actions],
+                )
+            ]
+        group.permissions.add(*wanted)

@@ -1,0 +1,149 @@
+"""Demo data: one clinic with chairs and hours, a login per role, patients on courses.
+
+Idempotent: running it again changes nothing that exists. Never for production.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.models import Chair, Clinic, Closure, OpeningHours
+from clinic.roles import ROLE_GROUPS
+from clinic.services import staff_membership_add
+from patients.models import Patient
+from scheduling.models import Course, Protocol
+from scheduling.services import course_start
+
+DEMO_PASSWORD = "demo-pass-2026"
+LOGINS = [
+    # username, role, first, last
+    ("frontdesk", "front_desk", "Fran", "Desk"),
+    ("nurse", "nurse", "Nadia", "Okafor"),
+    ("clinician", "clinician", "Dr Chris", "Lee"),
+    ("admin", "clinic_admin", "Ada", "Min"),
+]
+PATIENTS = [
+    # mrn, first, last, birth, protocol code, weekdays, time
+    ("MRN-1001", "Pat", "Patient", dt.date(1985, 4, 12), "iv-standard", [0, 3], dt.time(10, 0)),
+    ("MRN-1002", "Sam", "Rivera", dt.date(1979, 9, 30), "esketamine-trd", [1, 4], dt.time(9, 0)),
+    (
+        "MRN-1003",
+        "Alex",
+        "Morgan",
+        dt.date(1992, 1, 5),
+        "iv-six-in-twelve",
+        [0, 2, 4],
+        dt.time(13, 0),
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo data: a clinic, one login per role, patients on courses."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("demo_seed is for development only (DEBUG is off).")
+        with transaction.atomic():
+            clinic = self._clinic()
+            self._staff(clinic)
+            self._patients(clinic)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, role, *_ in LOGINS + [("patient", "patient", "", "")]:
+            self.stdout.write(f"    {username:<10} {ROLE_GROUPS[role]}")
+
+    def _clinic(self) -> Clinic:
+        clinic, created = Clinic.objects.get_or_create(
+            slug="harbour",
+            defaults=dict(
+                name="Harbour Wellness Clinic",
+                timezone="Europe/London",
+                address="12 Quay Street, Bristol BS1 4XX",
+                phone="+441179460000",
+                email="hello@harbour.example",
+            ),
+        )
+        if created:
+            for weekday in range(5):
+                OpeningHours.objects.create(
+                    clinic=clinic, weekday=weekday, opens=dt.time(8), closes=dt.time(18)
+                )
+            OpeningHours.objects.create(
+                clinic=clinic, weekday=5, opens=dt.time(9), closes=dt.time(13)
+            )
+            year = clinic.local_today().year
+            for y in (year, year + 1):
+                Closure.objects.create(
+                    clinic=clinic,
+                    start_date=dt.date(y, 12, 25),
+                    end_date=dt.date(y, 12, 26),
+                    reason="Christmas",
+                )
+                Closure.objects.create(
+                    clinic=clinic,
+                    start_date=dt.date(y + 1, 1, 1),
+                    end_date=dt.date(y + 1, 1, 1),
+                    reason="New Year's Day",
+                )
+            for n in range(1, 5):
+                Chair.objects.create(clinic=clinic, name=f"Chair {n}")
+        return clinic
+
+    def _staff(self, clinic: Clinic) -> None:
+        User = get_user_model()
+        for username, role, first, last in LOGINS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults=dict(first_name=first, last_name=last)
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            staff_membership_add(user=user, clinic=clinic, role=role)
+        User.objects.filter(username="admin").update(is_superuser=True)
+
+    def _patients(self, clinic: Clinic) -> None:
+        User = get_user_model()
+        today = clinic.local_today()
+        # Start on the coming Monday so the demo looks the same any day of the week.
+        monday = today + dt.timedelta(days=(7 - today.weekday()) % 7 or 7)
+        clinician = User.objects.get(username="clinician")
+        for i, (mrn, first, last, born, code, weekdays, at) in enumerate(PATIENTS):
+            patient, _ = Patient.objects.get_or_create(
+                clinic=clinic,
+                mrn=mrn,
+                defaults=dict(
+                    first_name=first,
+                    last_name=last,
+                    birth_date=born,
+                    email=f"{first.lower()}@patients.example",
+                    phone=f"+447700900{100 + i:03d}",
+                    weight_kg=70 + 5 * i,
+                    escort_name="A. Friend",
+                ),
+            )
+            if i == 0 and patient.user_id is None:
+                user, created = User.objects.get_or_create(
+                    username="patient", defaults=dict(first_name=first, last_name=last)
+                )
+                if created:
+                    user.set_password(DEMO_PASSWORD)
+                    user.save()
+                user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS["patient"])[0])
+                patient.user = user
+                patient.save(update_fields=["user"])
+            if not Course.objects.filter(patient=patient).exists():
+                course_start(
+                    patient=patient,
+                    protocol=Protocol.objects.get(clinic=None, code=code),
+                    start_date=monday + dt.timedelta(days=7 * (i % 2)),
+                    preferred_weekdays=weekdays,
+                    preferred_time=at,
+                    by=clinician,
+                    now=timezone.now(),
+                )

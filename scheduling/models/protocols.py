@@ -1,0 +1,171 @@
+"""Treatment protocols: a drug, a route, the safety rules of a session, and ordered phases."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from clinic.models import Clinic
+
+
+class Protocol(models.Model):
+    class Drug(models.TextChoices):
+        KETAMINE = "ketamine", "Racemic ketamine"
+        ESKETAMINE = "esketamine", "Esketamine"
+
+    class Route(models.TextChoices):
+        IV = "iv", "Intravenous infusion"
+        INTRANASAL = "intranasal", "Intranasal"
+
+    clinic = models.ForeignKey(
+        Clinic,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="protocols",
+        help_text="Blank for a built-in protocol that every clinic can use.",
+    )
+    code = models.SlugField(max_length=60)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    drug = models.CharField(max_length=20, choices=Drug.choices)
+    route = models.CharField(max_length=20, choices=Route.choices)
+    is_active = models.BooleanField(default=True)
+
+    session_minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1, "A session lasts at least one minute.")],
+        help_text="Chair time booked for one session, from arrival to discharge.",
+    )
+    min_observation_minutes = models.PositiveSmallIntegerField(
+        help_text="Least monitoring before discharge (esketamine: 120 from the first device)."
+    )
+    min_gap_hours = models.PositiveSmallIntegerField(
+        default=48,
+        help_text="Least time between two sessions of a course (48 h: never consecutive days).",
+    )
+    fasting_food_minutes = models.PositiveSmallIntegerField(
+        default=0, help_text="No food for this long before the session."
+    )
+    fasting_liquids_minutes = models.PositiveSmallIntegerField(
+        default=0, help_text="No liquids (clear liquids for IV) for this long before."
+    )
+
+    # IV: dose by weight.
+    dose_mg_per_kg = models.DecimalField(
+        max_digits=4, decimal_places=2, null=True, blank=True, help_text="Usual IV dose."
+    )
+    dose_mg_per_kg_min = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    dose_mg_per_kg_max = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    infusion_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Intranasal: dose by devices.
+    device_mg = models.PositiveSmallIntegerField(null=True, blank=True)
+    dose_mg_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    dose_mg_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    first_dose_mg = models.PositiveSmallIntegerField(null=True, blank=True)
+    device_interval_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "code"], name="protocol_code_unique_in_clinic"
+            ),
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=Q(clinic__isnull=True),
+                name="protocol_code_unique_builtin",
+            ),
+            models.CheckConstraint(
+                condition=Q(session_minutes__gt=0), name="protocol_session_minutes_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_mg_per_kg_min__isnull=True)
+                | Q(dose_mg_per_kg_max__isnull=True)
+                | Q(dose_mg_per_kg_max__gte=F("dose_mg_per_kg_min")),
+                name="protocol_iv_dose_range_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_mg_min__isnull=True)
+                | Q(dose_mg_max__isnull=True)
+                | Q(dose_mg_max__gte=F("dose_mg_min")),
+                name="protocol_in_dose_range_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open_ended(self) -> bool:
+        return any(phase.periods is None for phase in self.phases.all())
+
+    def clean(self) -> None:
+        errors = {}
+        lo, hi = self.dose_mg_per_kg_min, self.dose_mg_per_kg_max
+        if lo is not None and hi is not None and hi < lo:
+            errors["dose_mg_per_kg_max"] = "The highest dose cannot be below the lowest."
+        if lo is not None and lo <= Decimal("0"):
+            errors["dose_mg_per_kg_min"] = "A dose must be above zero."
+        if self.dose_mg_min and self.dose_mg_max and self.dose_mg_max < self.dose_mg_min:
+            errors["dose_mg_max"] = "The highest dose cannot be below the lowest."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ProtocolPhase(models.Model):
+    """A stretch of a protocol: `sessions_per_period` sessions every `period_length`
+    weeks or months, for `periods` periods, or open-ended (maintenance) when blank."""
+
+    class PeriodUnit(models.TextChoices):
+        WEEK = "week", "week"
+        MONTH = "month", "month"
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+    sessions_per_period = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1, "A phase needs at least one session per period.")],
+    )
+    period_unit = models.CharField(
+        max_length=10, choices=PeriodUnit.choices, default=PeriodUnit.WEEK
+    )
+    period_length = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1, "A period is at least one week or month long.")],
+        help_text="1 = every week (or month), 2 = every second one, ...",
+    )
+    periods = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, "A phase lasts at least one period (blank: open-ended).")],
+        help_text="How many periods the phase lasts; blank = open-ended.",
+    )
+
+    class Meta:
+        ordering = ["protocol", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "order"], name="phase_order_unique"),
+            models.CheckConstraint(
+                condition=Q(sessions_per_period__gte=1), name="phase_has_sessions"
+            ),
+            models.CheckConstraint(condition=Q(period_length__gte=1), name="phase_period_positive"),
+            models.CheckConstraint(
+                condition=Q(periods__isnull=True) | Q(periods__gte=1), name="phase_length_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        every = (
+            self.get_period_unit_display()
+            if self.period_length == 1
+            else f"{self.period_length} {self.get_period_unit_display()}s"
+        )
+        length = "open-ended" if self.periods is None else f"x{self.periods}"
+        return f"{self.name}: {self.sessions_per_period} per {every}, {length}"
+
+    @property
+    def total_sessions(self) -> int | None:
+        return None if self.periods is None else self.periods * self.sessions_per_period

@@ -1,0 +1,83 @@
+"""The project's own files: migrations complete, deployment described, commands documented."""
+
+from io import StringIO
+from pathlib import Path
+
+import yaml
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_model_change_is_missing_a_migration(db):
+    out = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_postgres_redis_web_worker_and_one_beat():
+    services = compose()["services"]
+    assert {"db", "redis", "web", "worker", "beat"} <= set(services)
+    assert services["db"]["image"].startswith("postgres:")
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["web"]["command"][0] == "gunicorn"
+    assert "clinic.wsgi:application" in services["web"]["command"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "clinic", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "clinic", "beat"]
+    assert services["beat"]["deploy"]["replicas"] == 1
+
+
+def test_compose_wires_every_app_service_to_the_database_and_broker_from_the_environment():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat", "migrate"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@db:5432/" in env["DATABASE_URL"]
+        assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # required, no default
+        assert env["DEBUG"] == "0"
+        assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
+
+
+def test_the_procfile_runs_web_worker_and_beat():
+    lines = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    assert set(lines) == {"web", "worker", "beat"}
+    assert "celery -A clinic worker" in lines["worker"]
+    assert "celery -A clinic beat" in lines["beat"]
+
+
+def test_the_readme_quick_start_has_exactly_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = quick_start.split("```")[1::2]
+    commands = [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()[1:]
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert commands == ["make run", "make test"]
+
+
+def test_ci_runs_the_readme_test_command_and_postgres():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.count("make test") == 2
+    assert 'DATABASE_URL="postgres://' in ci
+    assert "makemigrations --check" in ci
+
+
+def test_the_celery_app_schedules_the_horizon_extension():
+    from clinic.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "scheduling.tasks.courses_extend_horizon" in tasks
+    assert "scheduling.tasks.courses_extend_horizon" in app.tasks
