@@ -80,7 +80,7 @@ def test_a_patient_sees_only_their_own_sessions(client, demo):
     [
         "/admin/",
         "/admin/clinic/clinic/",
-        "/admin/clinic/clinic/1/change/",
+        "/admin/clinic/clinic/{clinic}/change/",
         "/admin/patients/patient/",
         "/admin/scheduling/protocol/",
         "/admin/scheduling/course/",
@@ -89,7 +89,10 @@ def test_a_patient_sees_only_their_own_sessions(client, demo):
     ],
 )
 def test_admin_pages_answer_for_the_clinic_admin(client, demo, url):
+    from clinic.models import Clinic
+
     login(client, "admin")
+    url = url.format(clinic=Clinic.objects.get(slug="harbour").pk)
     assert client.get(url).status_code == 200
 
 
@@ -120,8 +123,10 @@ def test_starting_a_course_in_the_admin_books_its_sessions(client, demo):
     from scheduling.models import Protocol
 
     login(client, "admin")
+    from clinic.models import Clinic
+
     patient = Patient.objects.create(
-        clinic_id=1,
+        clinic=Clinic.objects.get(slug="harbour"),
         mrn="NEW-1",
         first_name="New",
         last_name="Person",
