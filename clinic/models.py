@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from phonenumber_field.modelfields import PhoneNumberField
@@ -37,6 +38,14 @@ class Clinic(models.Model):
         default=90,
         help_text="How far ahead open-ended maintenance sessions are written out.",
     )
+    screening_valid_days = models.PositiveSmallIntegerField(
+        default=180,
+        validators=[MinValueValidator(1, "A screening stays current for at least one day.")],
+        help_text=(
+            "How many days a contraindication screening stays current; after that the "
+            "patient is screened again before a course can be booked."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -44,7 +53,11 @@ class Clinic(models.Model):
             models.CheckConstraint(
                 condition=Q(maintenance_horizon_days__gte=7),
                 name="clinic_horizon_at_least_a_week",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(screening_valid_days__gte=1),
+                name="clinic_screening_valid_at_least_a_day",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from .calendar import ClinicCalendar
-from .models import Chair, Clinic
+from .models import Chair, Clinic, StaffMembership
 
 
 def clinic_calendar(*, clinic: Clinic, start: dt.date | None = None) -> ClinicCalendar:
@@ -18,3 +18,9 @@ def clinic_calendar(*, clinic: Clinic, start: dt.date | None = None) -> ClinicCa
 
 def chairs_active(*, clinic: Clinic):
     return Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id")
+
+
+def user_has_role(*, user, clinic: Clinic, roles) -> bool:
+    if getattr(user, "is_superuser", False):
+        return True
+    return StaffMembership.objects.filter(user=user, clinic=clinic, role__in=list(roles)).exists()

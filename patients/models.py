@@ -1,10 +1,13 @@
-"""Who is treated."""
+"""Who is treated, and whether they may be: screening against contraindications."""
 
 import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length, Trim
+from django.db.models.lookups import GreaterThan
 from phonenumber_field.modelfields import PhoneNumberField
 
 from clinic.models import Clinic
@@ -45,6 +48,15 @@ class Patient(models.Model):
         related_name="patient",
         help_text="Portal login, if the patient has one.",
     )
+    rems_patient_id = models.CharField(
+        "REMS patient ID",
+        max_length=40,
+        blank=True,
+        help_text="The patient's ID in the esketamine (Spravato) REMS, once enrolled.",
+    )
+    rems_enrolled_on = models.DateField(
+        "REMS enrolment date", null=True, blank=True, help_text="When the enrolment took effect."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -55,6 +67,12 @@ class Patient(models.Model):
                 condition=Q(weight_kg__isnull=True) | Q(weight_kg__gt=0, weight_kg__lt=400),
                 name="patient_weight_plausible",
             ),
+            # Enrolment is one fact: an ID without a date (or the reverse) is a typing slip.
+            models.CheckConstraint(
+                condition=Q(rems_patient_id="", rems_enrolled_on__isnull=True)
+                | (~Q(rems_patient_id="") & Q(rems_enrolled_on__isnull=False)),
+                name="patient_rems_id_and_date_together",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -64,3 +82,126 @@ class Patient(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone or self.clinic.timezone)
+
+    @property
+    def is_rems_enrolled(self) -> bool:
+        return bool(self.rems_patient_id.strip()) and self.rems_enrolled_on is not None
+
+    def clean(self) -> None:
+        has_id = bool(self.rems_patient_id.strip())
+        if has_id and self.rems_enrolled_on is None:
+            raise ValidationError({"rems_enrolled_on": "Give the date of the REMS enrolment."})
+        if not has_id and self.rems_enrolled_on is not None:
+            raise ValidationError({"rems_patient_id": "Give the REMS patient ID."})
+
+
+class Contraindication(models.Model):
+    """One item of the screening checklist, editable by clinicians.
+
+    Which protocols an item applies to is kept in scheduling (Protocol.contraindications),
+    since imports run scheduling -> patients.
+    """
+
+    class Kind(models.TextChoices):
+        ABSOLUTE = "absolute", "Absolute (blocks booking)"
+        RELATIVE = "relative", "Relative (needs a clinician's sign-off with a reason)"
+
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200, help_text="The question as staff read it.")
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Retire an item instead of deleting it: past screenings still refer to it.",
+    )
+    order = models.PositiveSmallIntegerField(default=0, help_text="Position on the checklist.")
+
+    class Meta:
+        ordering = ["order", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["absolute", "relative"]), name="contraindication_kind_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_absolute(self) -> bool:
+        return self.kind == self.Kind.ABSOLUTE
+
+
+class Screening(models.Model):
+    """A patient's answers to the whole checklist at one moment. The latest one counts.
+
+    A screening is a record: a correction is a new screening, never an edit.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screenings")
+    screened_at = models.DateTimeField(help_text="When the answers were taken (stored in UTC).")
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-screened_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-screened_at"], name="screening_latest_idx")]
+
+    def __str__(self) -> str:
+        # Ids only: this string may reach logs.
+        return f"Screening {self.pk} of patient {self.patient_id}"
+
+
+class ScreeningAnswer(models.Model):
+    screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="answers")
+    contraindication = models.ForeignKey(
+        Contraindication, on_delete=models.PROTECT, related_name="answers"
+    )
+    present = models.BooleanField(help_text="Yes: the patient has this condition or takes this.")
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["screening", "contraindication__order", "contraindication__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["screening", "contraindication"], name="screening_answer_once_per_item"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contraindication}: {'yes' if self.present else 'no'}"
+
+
+class ScreeningSignOff(models.Model):
+    """A clinician accepts a present relative contraindication, in writing.
+
+    Never edited or deleted: a new screening brings new answers and new sign-offs.
+    """
+
+    answer = models.OneToOneField(
+        ScreeningAnswer, on_delete=models.PROTECT, related_name="sign_off"
+    )
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(help_text="Why treatment may go ahead despite this finding.")
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        verbose_name = "screening sign-off"
+        constraints = [
+            models.CheckConstraint(
+                condition=GreaterThan(Length(Trim("reason")), 0),
+                name="screening_sign_off_has_reason",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Sign-off {self.pk} of answer {self.answer_id}"
+
+    def clean(self) -> None:
+        if not (self.reason or "").strip():
+            raise ValidationError({"reason": "Write why treatment may go ahead."})

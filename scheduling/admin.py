@@ -1,9 +1,11 @@
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from clinic.models import Weekday
+from clinic.models import Chair, Weekday
 
 from . import services
 from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange
@@ -38,6 +40,7 @@ class ProtocolAdmin(admin.ModelAdmin):
     list_display = ["name", "drug", "route", "clinic", "is_active"]
     list_filter = ["drug", "route", "is_active", "clinic"]
     search_fields = ["name", "code"]
+    filter_horizontal = ["contraindications"]
     inlines = [ProtocolPhaseInline]
 
 
@@ -137,12 +140,171 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
+class SessionActionForm(forms.ModelForm):
+    """Every change to a session in the admin goes through a service, like everywhere else.
+
+    The chosen operation runs in clean(), inside the admin's transaction, so a refusal
+    is shown on the form next to the field it names and nothing is written.
+    """
+
+    OPERATIONS = [
+        ("", "---------"),
+        ("move", "Move"),
+        ("cancel", "Cancel"),
+        ("no_show", "Mark as no-show"),
+        ("restore", "Undo cancellation or no-show (clinician)"),
+        (Session.Status.CHECKED_IN, "Check in"),
+        (Session.Status.IN_PROGRESS, "Start"),
+        (Session.Status.MONITORING, "Dose given: monitoring"),
+        (Session.Status.DISCHARGED, "Discharge"),
+    ]
+    operation = forms.ChoiceField(choices=OPERATIONS, required=False)
+    scope = forms.ChoiceField(choices=services.Scope.choices, initial=services.Scope.ONE)
+    new_date = forms.DateField(required=False, help_text="Clinic's local date (for a move).")
+    new_time = forms.TimeField(required=False, help_text="Clinic's local time (for a move).")
+    new_chair = forms.ModelChoiceField(
+        queryset=Chair.objects.none(), required=False, help_text="Blank: any free chair."
+    )
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    class Meta:
+        model = Session
+        fields: list[str] = []
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if self.instance.pk:
+            self.fields["new_chair"].queryset = Chair.objects.filter(
+                clinic=self.instance.clinic, is_active=True
+            )
+
+    def clean(self):
+        data = super().clean()
+        op = data.get("operation")
+        if not op or self.errors:
+            return data
+        session, by, reason = self.instance, self.user, data.get("reason", "")
+        scope = data.get("scope") or services.Scope.ONE
+        try:
+            if op == "move":
+                if not data.get("new_date") or not data.get("new_time"):
+                    raise ValidationError({"new_date": "Give the new local date and time."})
+                starts_at = dt.datetime.combine(
+                    data["new_date"], data["new_time"], tzinfo=session.clinic.tz
+                )
+                services.session_move(
+                    session=session,
+                    starts_at=starts_at,
+                    chair=data.get("new_chair"),
+                    scope=scope,
+                    by=by,
+                    note=reason,
+                )
+            elif op == "cancel":
+                services.session_cancel(session=session, scope=scope, by=by, reason=reason)
+            elif op == "no_show":
+                services.session_no_show(session=session, by=by, note=reason)
+            elif op == "restore":
+                services.session_restore(session=session, by=by, reason=reason)
+            else:
+                services.session_transition(session=session, to=op, by=by, note=reason)
+        except PermissionDenied as exc:
+            raise ValidationError(str(exc)) from exc
+        except ValidationError as exc:
+            mapping = {"starts_at": "new_date", "chair": "new_chair", "note": "reason"}
+            for field, errors in exc.message_dict.items():
+                target = mapping.get(field, field)
+                self.add_error(target if target in self.fields else None, errors)
+        return data
+
+
+class SessionBookForm(forms.ModelForm):
+    """Book one more session in a course (make-up or maintenance)."""
+
+    date = forms.DateField(help_text="Clinic's local date.")
+    time = forms.TimeField(help_text="Clinic's local time.")
+    chair = forms.ModelChoiceField(queryset=Chair.objects.filter(is_active=True), required=False)
+
+    class Meta:
+        model = Session
+        fields = ["course"]
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        course = data["course"]
+        try:
+            self.booked = services.session_book(
+                course=course,
+                starts_at=dt.datetime.combine(data["date"], data["time"], tzinfo=course.clinic.tz),
+                chair=data.get("chair"),
+                by=self.user,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                target = {"starts_at": "date"}.get(field, field)
+                self.add_error(target if target in self.fields else None, errors)
+        return data
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ["id", "starts_at", "patient", "chair", "number", "status", "clinic"]
+    list_display = ["id", "local_start", "patient", "chair", "number", "status", "clinic"]
     list_filter = ["status", "clinic", "chair"]
     date_hierarchy = "starts_at"
     search_fields = ["patient__mrn", "patient__last_name"]
     list_select_related = ["patient", "chair", "clinic"]
-    readonly_fields = ["clinic", "course", "patient", "phase", "number", "status", "created_at"]
+    readonly_fields = [
+        "clinic", "course", "patient", "phase", "number", "local_start", "ends_at", "chair",
+        "status", "created_at",
+    ]  # fmt: skip
     inlines = [StatusChangeInline]
+
+    @admin.display(description="Starts (clinic time)", ordering="starts_at")
+    def local_start(self, obj):
+        return f"{obj.starts_at.astimezone(obj.clinic.tz):%a %d %b %Y %H:%M}"
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["course", "date", "time", "chair"]
+        return [
+            *self.readonly_fields,
+            "operation",
+            "scope",
+            "new_date",
+            "new_time",
+            "new_chair",
+            "reason",
+        ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["form"] = SessionActionForm if obj else SessionBookForm
+        kwargs["fields"] = None
+        form = super().get_form(request, obj, **kwargs)
+
+        class WithUser(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, user=request.user, **kw)
+
+        return WithUser
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.pk = form.booked.pk
+            obj._state.adding = False
+        # The service already saved everything; saving the form's copy would undo it.
+
+    def save_related(self, request, form, formsets, change):
+        pass

@@ -47,9 +47,19 @@ def other_clinic(db) -> Clinic:
     return make_clinic(slug="other", tz="America/New_York")
 
 
+def make_ready_patient(clinic: Clinic, mrn: str = "MRN-1", **extra) -> Patient:
+    """A patient who may be booked: screened clear (1 December 2026) and REMS-enrolled."""
+    extra.setdefault("rems_patient_id", f"REMS-{mrn}")
+    extra.setdefault("rems_enrolled_on", dt.date(2026, 11, 1))
+    patient = make_patient(clinic, mrn, **extra)
+    make_clear_screening(patient, now=dt.datetime(2026, 12, 1, 9, tzinfo=UTC))
+    return patient
+
+
 @pytest.fixture
 def patient(clinic) -> Patient:
-    return make_patient(clinic)
+    """Screened and enrolled: ready to book. Screening tests override this."""
+    return make_ready_patient(clinic)
 
 
 @pytest.fixture
@@ -77,3 +87,21 @@ def esketamine_trd(db) -> Protocol:
 def at(year, month, day, hour=12, minute=0) -> dt.datetime:
     """A UTC instant, for pinning `now` in services."""
     return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def make_screening(patient, *, present=(), by=None, now=None):
+    """Record a screening answering every active checklist item: the codes in `present`
+    yes, every other item no."""
+    from patients.models import Contraindication
+    from patients.services import screening_record
+
+    items = Contraindication.objects.filter(is_active=True).values_list("id", "code")
+    unknown = set(present) - {code for _, code in items}
+    assert not unknown, f"not on the active checklist: {unknown}"
+    answers = {item_id: code in present for item_id, code in items}
+    return screening_record(patient=patient, answers=answers, by=by, now=now)
+
+
+def make_clear_screening(patient, by=None, now=None):
+    """A screening with every active item answered no: the gate lets this patient through."""
+    return make_screening(patient, by=by, now=now)

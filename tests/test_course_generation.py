@@ -107,9 +107,9 @@ def test_six_in_twelve_days_keeps_local_time_across_a_daylight_saving_change(pat
 
 
 def test_a_new_york_clinic_keeps_its_own_local_time_across_its_own_change(other_clinic):
-    from .conftest import make_patient
+    from .conftest import make_ready_patient
 
-    patient = make_patient(other_clinic)
+    patient = make_ready_patient(other_clinic)
     protocol = Protocol.objects.get(clinic=None, code="esketamine-mdsi")
     # US daylight saving starts on 14 March 2027, two weeks before Britain's.
     course = start(patient, protocol, d(3, 8), [MON, THU], time=dt.time(9), now=at(2027, 3, 1))
@@ -186,10 +186,10 @@ def test_the_extension_task_skips_courses_without_an_open_ended_phase(patient):
 
 
 def test_sessions_are_booked_into_free_chairs(clinic, iv_standard):
-    from .conftest import make_patient
+    from .conftest import make_ready_patient
 
-    first = start(make_patient(clinic, "A"), iv_standard, d(1, 4), [MON, THU])
-    second = start(make_patient(clinic, "B"), iv_standard, d(1, 4), [MON, THU])
+    first = start(make_ready_patient(clinic, "A"), iv_standard, d(1, 4), [MON, THU])
+    second = start(make_ready_patient(clinic, "B"), iv_standard, d(1, 4), [MON, THU])
 
     pairs = zip(first.sessions.order_by("number"), second.sessions.order_by("number"), strict=True)
     for a, b in pairs:
@@ -197,16 +197,16 @@ def test_sessions_are_booked_into_free_chairs(clinic, iv_standard):
 
 
 def test_no_free_chair_refuses_the_whole_course(clinic, iv_standard):
-    from .conftest import make_patient
+    from .conftest import make_ready_patient
 
-    start(make_patient(clinic, "A"), iv_standard, d(1, 4), [MON, THU])
-    start(make_patient(clinic, "B"), iv_standard, d(1, 4), [MON, THU])
-    third = make_patient(clinic, "C")
+    start(make_ready_patient(clinic, "A"), iv_standard, d(1, 4), [MON, THU])
+    start(make_ready_patient(clinic, "B"), iv_standard, d(1, 4), [MON, THU])
+    third = make_ready_patient(clinic, "C")
 
     with pytest.raises(ValidationError) as exc:
         start(third, iv_standard, d(1, 4), [MON, THU])
 
-    assert "preferred_time" in exc.value.message_dict
+    assert "no chair is free" in exc.value.message_dict["chair"][0]
     assert not Course.objects.filter(patient=third).exists()
     assert not Session.objects.filter(patient=third).exists()
 

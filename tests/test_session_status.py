@@ -11,6 +11,8 @@ from scheduling.services import course_start, session_transition
 from .conftest import at
 
 S = Session.Status
+ON_THE_DAY = at(2027, 1, 4, 9)  # session 1 is at 10:00 London (= UTC in winter)
+AFTER_START = at(2027, 1, 4, 11)
 
 
 @pytest.fixture
@@ -26,7 +28,9 @@ def session(patient, iv_standard, staff):
 def test_a_session_moves_through_its_day_and_every_step_is_recorded(session, staff):
     nurse = staff["nurse"]
     for to in (S.CHECKED_IN, S.IN_PROGRESS, S.MONITORING, S.DISCHARGED):
-        session = session_transition(session=session, to=to, by=nurse, note=f"to {to}")
+        session = session_transition(
+            session=session, to=to, by=nurse, note=f"to {to}", now=ON_THE_DAY
+        )
 
     history = list(session.status_changes.values_list("from_status", "to_status", "changed_by"))
     assert history == [
@@ -51,11 +55,11 @@ def test_a_session_moves_through_its_day_and_every_step_is_recorded(session, sta
 )
 def test_an_illegal_move_is_refused_and_not_recorded(session, staff, path, illegal):
     for to in path:
-        session = session_transition(session=session, to=to, by=staff["nurse"])
+        session = session_transition(session=session, to=to, by=staff["nurse"], now=AFTER_START)
     before = SessionStatusChange.objects.count()
 
     with pytest.raises(ValidationError) as exc:
-        session_transition(session=session, to=illegal, by=staff["nurse"])
+        session_transition(session=session, to=illegal, by=staff["nurse"], now=AFTER_START)
 
     assert "status" in exc.value.message_dict
     assert SessionStatusChange.objects.count() == before

@@ -10,7 +10,7 @@ from patients.models import Patient
 from scheduling.models import Course, Protocol, ProtocolPhase, Session
 from scheduling.services import course_start, protocol_create
 
-from .conftest import at, make_patient
+from .conftest import at, make_ready_patient
 
 PROTOCOL = dict(
     code="custom",
@@ -125,7 +125,7 @@ def test_a_new_course_with_bad_input_is_refused_and_nothing_is_written(
 
 def test_the_start_date_is_judged_in_the_clinic_local_calendar(other_clinic, iv_standard):
     # 03:00 UTC on 4 January is still 3 January in New York: starting on the 3rd is allowed.
-    patient = make_patient(other_clinic)
+    patient = make_ready_patient(other_clinic)
     course = _start(
         patient, iv_standard, start_date=dt.date(2027, 1, 3), now=at(2027, 1, 4, hour=3)
     )

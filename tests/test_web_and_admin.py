@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from scheduling.models import Course, Session
 
+from .conftest import make_clear_screening
+
 
 def test_the_login_page_answers(client):
     response = client.get(reverse("login"))
@@ -135,6 +137,15 @@ def test_starting_a_course_in_the_admin_books_its_sessions(client, demo):
     protocol = Protocol.objects.get(code="esketamine-mdsi")
     start = dt.date.today() + dt.timedelta(days=30)
 
+    refused = client.post("/admin/scheduling/course/add/", _course_form(patient, protocol, start))
+    assert refused.status_code == 200
+    assert b"The patient has not been screened for contraindications" in refused.content
+    assert b"needs REMS enrolment" in refused.content
+    assert not Course.objects.filter(patient=patient).exists()
+
+    make_clear_screening(patient)
+    patient.rems_patient_id, patient.rems_enrolled_on = "REMS-NEW-1", dt.date.today()
+    patient.save()
     response = client.post("/admin/scheduling/course/add/", _course_form(patient, protocol, start))
 
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -66,6 +66,15 @@ class Protocol(models.Model):
     first_dose_mg = models.PositiveSmallIntegerField(null=True, blank=True)
     device_interval_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
 
+    # Screening: the checklist items that can stop a course of this protocol.
+    contraindications = models.ManyToManyField(
+        "patients.Contraindication",
+        blank=True,
+        related_name="protocols",
+        help_text="Checklist items that apply to this protocol; a finding on another item "
+        "does not stop a course of it.",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [

@@ -15,7 +15,8 @@ from django.utils import timezone
 from clinic.models import Chair, Clinic, Closure, OpeningHours
 from clinic.roles import ROLE_GROUPS
 from clinic.services import staff_membership_add
-from patients.models import Patient
+from patients.models import Contraindication, Patient
+from patients.services import screening_record
 from scheduling.models import Course, Protocol
 from scheduling.services import course_start
 
@@ -125,6 +126,8 @@ class Command(BaseCommand):
                     phone=f"+447700900{100 + i:03d}",
                     weight_kg=70 + 5 * i,
                     escort_name="A. Friend",
+                    rems_patient_id=f"REMS-{mrn}",
+                    rems_enrolled_on=today - dt.timedelta(days=30),
                 ),
             )
             if i == 0 and patient.user_id is None:
@@ -137,6 +140,12 @@ class Command(BaseCommand):
                 user.groups.add(Group.objects.get_or_create(name=ROLE_GROUPS["patient"])[0])
                 patient.user = user
                 patient.save(update_fields=["user"])
+            if patient.screenings.count() == 0:
+                screening_record(
+                    patient=patient,
+                    answers={c.id: False for c in Contraindication.objects.filter(is_active=True)},
+                    by=clinician,
+                )
             if not Course.objects.filter(patient=patient).exists():
                 course_start(
                     patient=patient,

@@ -1,0 +1,101 @@
+"""Reads for patients: the latest screening, and whether it lets a course be booked."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The screening gate's answer: allowed, or the reasons why not, for staff to read."""
+
+    allowed: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def screening_latest(*, patient: Patient) -> Screening | None:
+    """The patient's screening with the greatest screened_at (ties: the last recorded)."""
+    return (
+        Screening.objects.filter(patient=patient)
+        .select_related("patient__clinic")
+        .order_by("-screened_at", "-id")
+        .first()
+    )
+
+
+def _items_that_apply(contraindication_ids: set[int] | None) -> QuerySet[Contraindication]:
+    items = Contraindication.objects.filter(is_active=True)
+    if contraindication_ids is not None:
+        items = items.filter(id__in=contraindication_ids)
+    return items
+
+
+def screening_gate(
+    *,
+    patient: Patient,
+    contraindication_ids: set[int] | None,
+    requires_rems: bool,
+    now: dt.datetime,
+) -> GateResult:
+    """May a course be booked for this patient today, as far as screening goes?
+
+    `contraindication_ids` are the checklist items that apply to the protocol (None: all).
+    Only active items count: a retired item no longer blocks. Every problem is listed,
+    not just the first, so staff can fix them in one go. At most three queries.
+    """
+    problems: list[str] = []
+    latest = screening_latest(patient=patient)
+    if latest is None:
+        problems.append(
+            "The patient has not been screened for contraindications; record a screening first."
+        )
+    else:
+        clinic = latest.patient.clinic
+        expires_at = latest.screened_at + dt.timedelta(days=clinic.screening_valid_days)
+        if now >= expires_at:
+            screened_on = latest.screened_at.astimezone(clinic.tz).date()
+            expired_on = expires_at.astimezone(clinic.tz).date()
+            problems.append(
+                f"The latest screening ({screened_on.isoformat()}) expired on "
+                f"{expired_on.isoformat()}; screen the patient again."
+            )
+        if contraindication_ids is None or contraindication_ids:
+            problems += _finding_problems(screening=latest, ids=contraindication_ids)
+    if requires_rems and not patient.is_rems_enrolled:
+        problems.append(
+            "This protocol needs REMS enrolment and the patient is not enrolled; record the "
+            "REMS patient ID and enrolment date."
+        )
+    return GateResult(allowed=not problems, problems=problems)
+
+
+def _finding_problems(*, screening: Screening, ids: set[int] | None) -> list[str]:
+    """Present findings that block, and items the screening never asked (two queries)."""
+    items = _items_that_apply(ids)
+    findings = (
+        ScreeningAnswer.objects.filter(
+            screening=screening, present=True, contraindication__in=items
+        )
+        .select_related("contraindication")
+        .annotate(signed_off=Exists(ScreeningSignOff.objects.filter(answer=OuterRef("pk"))))
+        .order_by("contraindication__order", "contraindication__name")
+    )
+    problems = []
+    for answer in findings:
+        item = answer.contraindication
+        if item.is_absolute:
+            problems.append(f"{item.name}: an absolute contraindication; this course is refused.")
+        elif not answer.signed_off:
+            problems.append(
+                f"{item.name}: a relative contraindication that needs a clinician's sign-off."
+            )
+    # An item added to the checklist after this screening was never asked.
+    unasked = items.exclude(answers__screening=screening).values_list("name", flat=True)
+    problems += [
+        f"{name}: not asked in the latest screening (added since); screen the patient again."
+        for name in unasked
+    ]
+    return problems

@@ -1,0 +1,166 @@
+"""Writes for patients: recording a screening and signing off a relative finding.
+
+The admin and any other way in call these; they are the one place the rules live.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.models import StaffMembership
+
+from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
+
+logger = logging.getLogger(__name__)
+
+# {contraindication id: present} or [(contraindication id, present, note), ...]
+Answers = Mapping[int, bool] | Iterable[tuple[int, bool, str]]
+
+
+def _normalise_answers(answers: Answers) -> tuple[dict[int, tuple[bool, str]], list[str]]:
+    if isinstance(answers, Mapping):
+        rows = [(key, present, "") for key, present in answers.items()]
+    else:
+        rows = list(answers)
+    given: dict[int, tuple[bool, str]] = {}
+    errors: list[str] = []
+    for row in rows:
+        if not (isinstance(row, tuple | list) and len(row) == 3):
+            errors.append("Each answer is (checklist item id, present, note).")
+            continue
+        item_id, present, note = row
+        if isinstance(item_id, bool) or not isinstance(item_id, int):
+            errors.append(f"{item_id!r} is not a checklist item id.")
+        elif not isinstance(present, bool):
+            errors.append(f"Item {item_id}: answer yes or no (got {present!r}).")
+        elif not isinstance(note, str):
+            errors.append(f"Item {item_id}: the note must be text.")
+        elif item_id in given:
+            errors.append(f"Item {item_id} is answered twice.")
+        else:
+            given[item_id] = (present, note.strip())
+    return given, errors
+
+
+def _is_staff_at(*, user: AbstractBaseUser, clinic_id: int, role: str | None = None) -> bool:
+    memberships = StaffMembership.objects.filter(user=user, clinic_id=clinic_id)
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    return memberships.exists()
+
+
+@transaction.atomic
+def screening_record(
+    *,
+    patient: Patient,
+    answers: Answers,
+    by: AbstractBaseUser | None,
+    notes: str = "",
+    now: dt.datetime | None = None,
+) -> Screening:
+    """Record a screening: an answer to every active checklist item, or nothing at all.
+
+    Raises ValidationError on the `answers` field when an active item is not answered, an
+    id is unknown or retired, or an answer is malformed; PermissionDenied when `by` does
+    not work at the patient's clinic (None: recorded by the system, e.g. an import).
+    """
+    now = now or timezone.now()
+    staff_or_system = (
+        by is None or by.is_superuser or _is_staff_at(user=by, clinic_id=patient.clinic_id)
+    )
+    if not staff_or_system:
+        raise PermissionDenied("Only staff of the patient's clinic can record a screening.")
+    given, errors = _normalise_answers(answers)
+    items = {c.id: c for c in Contraindication.objects.filter(id__in=given)}
+    unknown = sorted(set(given) - set(items))
+    if unknown:
+        errors.append(f"Unknown checklist items: {', '.join(map(str, unknown))}.")
+    retired = sorted(i for i, c in items.items() if not c.is_active)
+    if retired:
+        names = "; ".join(items[i].name for i in retired)
+        errors.append(f"No longer on the checklist (retired): {names}.")
+    missing = Contraindication.objects.filter(is_active=True).exclude(id__in=given)
+    missing_names = list(missing.values_list("name", flat=True))
+    if missing_names:
+        errors.append(f"Not answered: {'; '.join(missing_names)}.")
+    if errors:
+        raise ValidationError({"answers": errors})
+
+    screening = Screening(patient=patient, screened_at=now, screened_by=by, notes=notes.strip())
+    screening.full_clean()
+    screening.save()
+    ScreeningAnswer.objects.bulk_create(
+        ScreeningAnswer(
+            screening=screening, contraindication_id=item_id, present=present, note=note
+        )
+        for item_id, (present, note) in given.items()
+    )
+    logger.info(
+        "screening %s recorded for patient %s: %s findings",
+        screening.id,
+        patient.id,
+        sum(present for present, _ in given.values()),
+    )
+    return screening
+
+
+def screening_sign_off_check(
+    *, answer: ScreeningAnswer, clinician: AbstractBaseUser, reason: str
+) -> None:
+    """Raise what screening_sign_off would refuse, writing nothing (for forms)."""
+    item = answer.contraindication
+    clinic_id = answer.screening.patient.clinic_id
+    if not _is_staff_at(user=clinician, clinic_id=clinic_id, role=StaffMembership.Role.CLINICIAN):
+        raise PermissionDenied(
+            "Only a clinician of the patient's clinic can sign off a contraindication."
+        )
+    if not answer.present:
+        raise ValidationError({"answer": f"{item.name} was answered no: nothing to sign off."})
+    if item.kind == Contraindication.Kind.ABSOLUTE:
+        raise ValidationError(
+            {
+                "answer": (
+                    f"{item.name} is an absolute contraindication: it blocks treatment and "
+                    "cannot be signed off."
+                )
+            }
+        )
+    if ScreeningSignOff.objects.filter(answer=answer).exists():
+        raise ValidationError({"answer": f"{item.name} is already signed off."})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Write why treatment may go ahead despite this finding."})
+
+
+@transaction.atomic
+def screening_sign_off(
+    *,
+    answer: ScreeningAnswer,
+    clinician: AbstractBaseUser,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> ScreeningSignOff:
+    """A clinician of the patient's clinic accepts a present relative finding, with a reason.
+
+    Absolute findings cannot be signed off. Raises PermissionDenied for anyone who is not a
+    clinician at the patient's clinic, ValidationError naming the field otherwise.
+    """
+    now = now or timezone.now()
+    # Lock the answer so two clinicians signing at once get a clear error, not a crash.
+    answer = (
+        ScreeningAnswer.objects.select_for_update(of=("self",))
+        .select_related("contraindication", "screening__patient")
+        .get(pk=answer.pk)
+    )
+    screening_sign_off_check(answer=answer, clinician=clinician, reason=reason)
+    sign_off = ScreeningSignOff(
+        answer=answer, clinician=clinician, reason=reason.strip(), signed_at=now
+    )
+    sign_off.full_clean()
+    sign_off.save()
+    logger.info("answer %s signed off by user %s", answer.id, clinician.pk)
+    return sign_off

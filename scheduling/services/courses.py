@@ -1,0 +1,280 @@
+"""Starting a course from a protocol, and keeping open-ended maintenance written out."""
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.selectors import clinic_calendar
+from patients.models import Patient
+from patients.selectors import screening_gate
+
+from ..models import Course, Protocol, Session, SessionStatusChange
+from ..planning import PlannedSession, PlanningError, plan_course
+from .placement import Placement, constraint_to_validation, placement_label, placements_check
+from .protocols import protocol_phase_specs
+
+logger = logging.getLogger(__name__)
+
+
+def course_gate_check(*, patient: Patient, protocol: Protocol, now: dt.datetime) -> None:
+    """The screening gate: refuse to book unless the patient's latest screening is
+    current and clear for this protocol (or each relative finding is signed off by a
+    clinician), and, for esketamine, the patient's REMS enrolment is recorded.
+
+    A protocol linked to no checklist items is screened against all of them: a new
+    protocol must not start out with no contraindications at all."""
+    applies = set(protocol.contraindications.values_list("id", flat=True))
+    result = screening_gate(
+        patient=patient,
+        contraindication_ids=applies or None,
+        requires_rems=protocol.drug == Protocol.Drug.ESKETAMINE,
+        now=now,
+    )
+    if not result.allowed:
+        raise ValidationError({"screening": result.problems})
+
+
+def _horizon(*, patient: Patient, now: dt.datetime) -> dt.date:
+    clinic = patient.clinic
+    return clinic.local_today(now) + dt.timedelta(days=clinic.maintenance_horizon_days)
+
+
+def course_plan(
+    *,
+    patient: Patient,
+    protocol: Protocol,
+    start_date: dt.date,
+    preferred_weekdays: Sequence[int],
+    preferred_time: dt.time,
+    now: dt.datetime | None = None,
+) -> list[PlannedSession]:
+    """The sessions a new course would have, without writing anything.
+
+    Raises ValidationError naming the field at fault; "screening" when the screening
+    gate refuses the patient for this protocol.
+    """
+    now = now or timezone.now()
+    clinic = patient.clinic
+    errors: dict[str, str] = {}
+    if protocol.clinic_id not in (None, clinic.id):
+        errors["protocol"] = "This protocol belongs to another clinic."
+    elif not protocol.is_active:
+        errors["protocol"] = "This protocol is retired; choose an active one."
+    if start_date < clinic.local_today(now):
+        errors["start_date"] = (
+            f"The start date {start_date.isoformat()} is in the past for a new course."
+        )
+    weekdays = list(preferred_weekdays)
+    if not weekdays:
+        errors["preferred_weekdays"] = "Choose at least one weekday."
+    elif any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
+        errors["preferred_weekdays"] = "Weekdays are numbers from 0 (Monday) to 6 (Sunday)."
+    elif len(set(weekdays)) != len(weekdays):
+        errors["preferred_weekdays"] = "Each weekday may be given once."
+    if errors:
+        raise ValidationError(errors)
+
+    course_gate_check(patient=patient, protocol=protocol, now=now)
+    calendar = clinic_calendar(clinic=clinic, start=start_date)
+    shut = [d for d in weekdays if not calendar.is_open_on(d)]
+    if shut:
+        names = ", ".join(dt.date(2024, 1, 1 + d).strftime("%A") for d in sorted(shut))
+        raise ValidationError({"preferred_weekdays": f"The clinic is shut on {names}."})
+    if not any(
+        calendar.time_fits_hours(d, preferred_time, protocol.session_minutes) for d in weekdays
+    ):
+        raise ValidationError(
+            {
+                "preferred_time": (
+                    f"{preferred_time:%H:%M} plus a {protocol.session_minutes}-minute session "
+                    "is outside the clinic's opening hours on the chosen weekdays."
+                )
+            }
+        )
+    try:
+        return plan_course(
+            phases=protocol_phase_specs(protocol),
+            start_date=start_date,
+            weekdays=weekdays,
+            at_time=preferred_time,
+            session_minutes=protocol.session_minutes,
+            min_gap=dt.timedelta(hours=protocol.min_gap_hours),
+            calendar=calendar,
+            until=max(_horizon(patient=patient, now=now), start_date),
+        )
+    except PlanningError as exc:
+        raise ValidationError({exc.field: exc.message}) from exc
+
+
+def _write_sessions(
+    *,
+    course: Course,
+    planned: Sequence[PlannedSession],
+    by: AbstractBaseUser | None,
+    now: dt.datetime,
+) -> list[Session]:
+    """Book planned sessions into free chairs, or refuse them all."""
+    clinic = course.clinic
+    placements = [
+        Placement(
+            starts_at=p.starts_at,
+            ends_at=p.ends_at,
+            label=placement_label(clinic=clinic, number=p.number, starts_at=p.starts_at),
+        )
+        for p in planned
+    ]
+    chair_ids = placements_check(course=course, placements=placements, now=now)
+    try:
+        with transaction.atomic():
+            sessions = _insert_sessions(course=course, planned=planned, chair_ids=chair_ids)
+    except IntegrityError as exc:
+        raise constraint_to_validation(exc) from exc
+    SessionStatusChange.objects.bulk_create(
+        SessionStatusChange(
+            session=s,
+            from_status="",
+            to_status=Session.Status.BOOKED,
+            changed_by=by,
+            changed_at=now,
+            note="Planned from the protocol",
+        )
+        for s in sessions
+    )
+    return sessions
+
+
+def _insert_sessions(*, course, planned, chair_ids) -> list[Session]:
+    sessions = Session.objects.bulk_create(
+        Session(
+            clinic=course.clinic,
+            course=course,
+            patient=course.patient,
+            phase_id=p.phase_key,
+            chair_id=chair_id,
+            number=p.number,
+            starts_at=p.starts_at,
+            ends_at=p.ends_at,
+            status=Session.Status.BOOKED,
+        )
+        for p, chair_id in zip(planned, chair_ids, strict=True)
+    )
+    if not all(s.pk for s in sessions):  # backends that do not return ids on bulk insert
+        sessions = list(
+            Session.objects.filter(course=course, number__in=[p.number for p in planned])
+        )
+    return sorted(sessions, key=lambda s: s.number)
+
+
+@transaction.atomic
+def course_start(
+    *,
+    patient: Patient,
+    protocol: Protocol,
+    start_date: dt.date,
+    preferred_weekdays: Sequence[int],
+    preferred_time: dt.time,
+    by: AbstractBaseUser | None,
+    now: dt.datetime | None = None,
+) -> Course:
+    """Start a course: plan every session from the protocol and book each in a free chair.
+
+    All or nothing: any invalid input or clash raises ValidationError and writes nothing.
+    """
+    now = now or timezone.now()
+    planned = course_plan(
+        patient=patient,
+        protocol=protocol,
+        start_date=start_date,
+        preferred_weekdays=preferred_weekdays,
+        preferred_time=preferred_time,
+        now=now,
+    )
+    course = Course.objects.create(
+        clinic=patient.clinic,
+        patient=patient,
+        protocol=protocol,
+        start_date=start_date,
+        preferred_weekdays=list(preferred_weekdays),
+        preferred_time=preferred_time,
+        planned_until=_horizon(patient=patient, now=now) if protocol.is_open_ended else None,
+        created_by=by,
+    )
+    _write_sessions(course=course, planned=planned, by=by, now=now)
+    logger.info("course %s started with %s sessions", course.id, len(planned))
+    return course
+
+
+@transaction.atomic
+def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> int:
+    """Write out an open-ended course's maintenance sessions up to the clinic's horizon.
+
+    Re-plans from the course's own start, weekdays and time, and adds only the sessions
+    numbered after the last one that exists, so edits to earlier sessions are kept.
+    Returns how many sessions were added.
+    """
+    now = now or timezone.now()
+    course = (
+        Course.objects.select_for_update()
+        .select_related("patient__clinic", "protocol")
+        .get(pk=course.pk)
+    )
+    if course.status != Course.Status.ACTIVE or not course.protocol.is_open_ended:
+        return 0
+    until = _horizon(patient=course.patient, now=now)
+    if course.planned_until and course.planned_until >= until:
+        return 0
+    existing = list(course.sessions.order_by("-number")[:1])
+    last_number = existing[0].number if existing else 0
+    last_start = existing[0].starts_at if existing else None
+    calendar = clinic_calendar(clinic=course.clinic, start=course.start_date)
+    protocol = course.protocol
+    try:
+        planned = plan_course(
+            phases=protocol_phase_specs(protocol),
+            start_date=course.start_date,
+            weekdays=course.preferred_weekdays,
+            at_time=course.preferred_time,
+            session_minutes=protocol.session_minutes,
+            min_gap=dt.timedelta(hours=protocol.min_gap_hours),
+            calendar=calendar,
+            until=until,
+        )
+    except PlanningError:
+        logger.warning("course %s could not be extended: no plan fits", course.id)
+        return 0
+    gap = dt.timedelta(hours=protocol.min_gap_hours)
+    new = [
+        p
+        for p in planned
+        if p.number > last_number
+        and p.starts_at >= now
+        and (last_start is None or p.starts_at - last_start >= gap)
+    ]
+    try:
+        with transaction.atomic():
+            _write_sessions(course=course, planned=new, by=None, now=now)
+    except ValidationError:
+        logger.warning("course %s could not be extended: chair or patient clash", course.id)
+        return 0
+    course.planned_until = until
+    course.save(update_fields=["planned_until"])
+    return len(new)
+
+
+def courses_extend_horizon(*, now: dt.datetime | None = None) -> int:
+    """Extend every active open-ended course; returns sessions added in all."""
+    now = now or timezone.now()
+    added = 0
+    ids = (
+        Course.objects.filter(status=Course.Status.ACTIVE, protocol__phases__periods__isnull=True)
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    for course_id in ids:
+        added += course_extend_horizon(course=Course(pk=course_id), now=now)
+    return added
