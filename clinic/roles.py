@@ -26,7 +26,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.protocol": (_VIEW,),
         "scheduling.protocolphase": (_VIEW,),
         "scheduling.course": (_VIEW, "add", "change"),
-        "scheduling.session": (_VIEW, "change"),
+        "scheduling.session": (_VIEW, "add", "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
     },
     "nurse": {

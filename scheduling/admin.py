@@ -305,6 +305,3 @@ class SessionAdmin(admin.ModelAdmin):
             obj.pk = form.booked.pk
             obj._state.adding = False
         # The service already saved everything; saving the form's copy would undo it.
-
-    def save_related(self, request, form, formsets, change):
-        pass
