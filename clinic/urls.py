@@ -1,11 +1,26 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
 
+from clinic.api.views import ChairViewSet, ClinicViewSet
+from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
+from scheduling.api import CourseViewSet, ProtocolViewSet, SessionViewSet
 
 admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
+
+router = DefaultRouter()
+router.register("clinics", ClinicViewSet, basename="clinic")
+router.register("chairs", ChairViewSet, basename="chair")
+router.register("patients", PatientViewSet, basename="patient")
+router.register("contraindications", ContraindicationViewSet, basename="contraindication")
+router.register("screenings", ScreeningViewSet, basename="screening")
+router.register("protocols", ProtocolViewSet, basename="protocol")
+router.register("courses", CourseViewSet, basename="course")
+router.register("sessions", SessionViewSet, basename="session")
 
 urlpatterns = [
     path("", scheduling_views.home, name="home"),
@@ -13,4 +28,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", scheduling_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include((router.urls, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -164,3 +164,36 @@ def screening_sign_off(
     sign_off.save()
     logger.info("answer %s signed off by user %s", answer.id, clinician.pk)
     return sign_off
+
+
+PATIENT_EDITABLE = (
+    "mrn", "first_name", "last_name", "birth_date", "sex", "email", "phone", "timezone",
+    "weight_kg", "escort_name", "escort_phone", "rems_patient_id", "rems_enrolled_on",
+)  # fmt: skip
+
+
+@transaction.atomic
+def patient_register(*, clinic, by: AbstractBaseUser | None, **fields) -> Patient:
+    """Register a patient at a clinic; every field validated, nothing written on error."""
+    unknown = set(fields) - set(PATIENT_EDITABLE)
+    if unknown:
+        raise ValidationError({f: "This field cannot be set here." for f in sorted(unknown)})
+    patient = Patient(clinic=clinic, **fields)
+    patient.full_clean()
+    patient.save()
+    logger.info("patient %s registered at clinic %s", patient.id, clinic.id)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, by: AbstractBaseUser | None, **fields) -> Patient:
+    """Change a patient's details; the history keeps what was there before."""
+    unknown = set(fields) - set(PATIENT_EDITABLE)
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed here." for f in sorted(unknown)})
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    patient.full_clean()
+    patient.save()
+    return patient

@@ -1,0 +1,175 @@
+"""What every endpoint shares: one error shape, pagination, role checks, scoping.
+
+Roles come from StaffMembership (per clinic) and Patient.user (a patient's own login).
+Every queryset is narrowed to what the caller may see before an id is looked up, so an
+object of another clinic or another patient is a 404, never a 403 that confirms it
+exists, and never appears in a list.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, permissions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from clinic.models import StaffMembership
+
+Role = StaffMembership.Role
+PATIENT = "patient"
+STAFF = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN, Role.CLINIC_ADMIN)
+CLINICAL = (Role.NURSE, Role.CLINICIAN)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _flatten(detail, prefix=""):
+    """DRF's nested error detail -> {"field" or "field.sub" or "items[2]": [messages]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if not prefix else f"{prefix}.{key}"
+            out.update(_flatten(value, name))
+    elif isinstance(detail, list) and detail and not all(isinstance(d, str) for d in detail):
+        for i, value in enumerate(detail):
+            if value:
+                out.update(_flatten(value, f"{prefix}[{i}]"))
+    else:
+        items = detail if isinstance(detail, list) else [detail]
+        out[prefix or "non_field_errors"] = [str(d) for d in items]
+    return out
+
+
+def exception_handler(exc, context):
+    """One error shape for every endpoint:
+
+    {"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}
+
+    Business rules raise Django's ValidationError in the services; they become 400s
+    naming the field, exactly as DRF's own validation does.
+    """
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(response.data)
+        first = next(iter(errors.items()))
+        body = {
+            "status": response.status_code,
+            "code": "invalid",
+            "detail": f"{first[0]}: {first[1][0]}",
+            "errors": errors,
+        }
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        body = {
+            "status": response.status_code,
+            "code": getattr(detail, "code", None) or getattr(exc, "default_code", "error"),
+            "detail": str(detail),
+            "errors": {},
+        }
+    response.data = body
+    return response
+
+
+class Caller:
+    """The signed-in user's roles, computed once per request."""
+
+    def __init__(self, user):
+        self.user = user
+        self.is_superuser = bool(getattr(user, "is_superuser", False))
+        self.roles: dict[int, set[str]] = {}
+        if not user.is_authenticated:
+            self.patient_id = self.patient_clinic_id = None
+            return
+        for clinic_id, role in StaffMembership.objects.filter(user=user).values_list(
+            "clinic_id", "role"
+        ):
+            self.roles.setdefault(clinic_id, set()).add(role)
+        patient = getattr(user, "patient", None)
+        self.patient_id = patient.id if patient is not None else None
+        self.patient_clinic_id = patient.clinic_id if patient is not None else None
+
+    def clinic_ids(self, roles: Iterable[str] = STAFF) -> list[int]:
+        wanted = set(roles)
+        return [c for c, have in self.roles.items() if have & wanted]
+
+    def has(self, clinic_id: int, roles: Iterable[str]) -> bool:
+        return self.is_superuser or bool(self.roles.get(clinic_id, set()) & set(roles))
+
+    @property
+    def is_staff_anywhere(self) -> bool:
+        return self.is_superuser or bool(self.roles)
+
+
+def caller(request) -> Caller:
+    if not hasattr(request, "_caller"):
+        request._caller = Caller(request.user)
+    return request._caller
+
+
+class RolePermission(permissions.BasePermission):
+    """Views declare `roles = {action: (role, ...)}`; "patient" means a patient's own login.
+
+    An action not in the table is refused (403). Object level: `ScopedMixin.scope` narrows
+    the queryset to the clinics where the caller holds a role listed for this action (or
+    to the patient's own records), so another clinic's or patient's object is a 404.
+    """
+
+    def has_permission(self, request, view):
+        allowed = view.roles.get(view.action or "", ())
+        c = caller(request)
+        if c.is_superuser:
+            return True
+        if PATIENT in allowed and c.patient_id is not None:
+            return True
+        return bool(c.clinic_ids(set(allowed) - {PATIENT}))
+
+    def has_object_permission(self, request, view, obj):
+        # The object was found in `view.scope(...)`, which is narrowed by the same table
+        # for this very action: finding it is the object-level check.
+        return True
+
+
+class ScopedMixin:
+    """Querysets narrowed to the caller's clinics (staff) or own records (patient).
+
+    Subclasses set `clinic_field` (path to the clinic id) and `patient_field` (path to
+    the patient id, or None when patients may not see the resource at all).
+    """
+
+    permission_classes = [permissions.IsAuthenticated, RolePermission]
+    roles: dict[str, tuple[str, ...]] = {}
+    clinic_field = "clinic_id"
+    patient_field: str | None = None
+
+    def scope(self, queryset):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return queryset.none()
+        c = caller(self.request)
+        if c.is_superuser:
+            return queryset
+        allowed = self.roles.get(self.action or "", STAFF)
+        staff_clinics = c.clinic_ids(set(allowed) - {PATIENT})
+        if c.patient_id is not None and PATIENT in allowed and self.patient_field:
+            return queryset.filter(**{self.patient_field: c.patient_id})
+        return queryset.filter(**{f"{self.clinic_field}__in": staff_clinics})
+
+
+def created(data) -> Response:
+    return Response(data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,428 @@
+"""API for protocols, courses and sessions. Thin: parse, check the role, call a service.
+
+Every business rule is in scheduling.services; a refusal there is a 400 naming the
+field (clinic.api.base.exception_handler), exactly as for malformed input.
+"""
+
+from django.db.models import Count, Q
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from clinic.api.base import CLINICAL, PATIENT, STAFF, Role, ScopedMixin, caller, created
+from clinic.models import Chair, Weekday
+from patients.models import Patient
+
+from . import selectors, services
+from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange
+
+BOOKERS = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN)
+COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
+
+
+# --- Protocols --------------------------------------------------------------------------
+
+
+class PhaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProtocolPhase
+        fields = ["order", "name", "sessions_per_period", "period_unit", "period_length", "periods"]
+        read_only_fields = ["order"]
+
+
+PROTOCOL_FIELDS = [
+    "code", "name", "description", "drug", "route", "is_active", "session_minutes",
+    "min_observation_minutes", "min_gap_hours", "fasting_food_minutes",
+    "fasting_liquids_minutes", "dose_mg_per_kg", "dose_mg_per_kg_min", "dose_mg_per_kg_max",
+    "infusion_minutes", "device_mg", "dose_mg_min", "dose_mg_max", "first_dose_mg",
+    "device_interval_minutes",
+]  # fmt: skip
+
+
+class ProtocolSerializer(serializers.ModelSerializer):
+    phases = PhaseSerializer(many=True)
+    built_in = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Protocol
+        fields = ["id", "clinic", "built_in", *PROTOCOL_FIELDS, "phases"]
+        read_only_fields = ["id", "built_in"]
+        validators: list = []  # the service validates the whole protocol, once
+
+    def get_built_in(self, obj) -> bool:
+        return obj.clinic_id is None
+
+    def validate_clinic(self, clinic):
+        if clinic is None or not caller(self.context["request"]).has(clinic.id, (Role.CLINICIAN,)):
+            raise serializers.ValidationError("Protocols are created for one of your clinics.")
+        return clinic
+
+
+class ProtocolViewSet(
+    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):  # fmt: skip
+    """Built-in protocols and the caller's clinics' own; clinicians create their own."""
+
+    serializer_class = ProtocolSerializer
+    filterset_fields = ["drug", "route", "is_active", "clinic"]
+    ordering_fields = ["name", "id"]
+    ordering = ["name", "id"]
+    roles = {"list": STAFF, "retrieve": STAFF, "create": (Role.CLINICIAN,)}
+
+    def get_queryset(self):
+        c = caller(self.request)
+        qs = Protocol.objects.prefetch_related("phases")
+        if c.is_superuser:
+            return qs
+        # Built-in protocols are every clinic's; a clinic's own are its staff's only.
+        roles = self.roles.get(self.action or "", STAFF)
+        return qs.filter(Q(clinic__isnull=True) | Q(clinic_id__in=c.clinic_ids(roles)))
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        phases = [dict(p) for p in data.pop("phases")]
+        serializer.instance = services.protocol_create(phases=phases, **data)
+
+
+# --- Session representations (used by course and session endpoints) -------------------
+
+
+class StatusChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SessionStatusChange
+        fields = ["from_status", "to_status", "changed_by", "changed_at", "note"]
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    local_start = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id", "clinic", "course", "patient", "chair", "phase", "number", "starts_at",
+            "ends_at", "local_start", "status",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_local_start(self, obj) -> str:
+        """Start in the clinic's own time zone, with its offset."""
+        return obj.starts_at.astimezone(obj.clinic.tz).isoformat()
+
+
+class SessionDetailSerializer(SessionSerializer):
+    status_changes = StatusChangeSerializer(many=True, read_only=True)
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "status_changes"]
+        read_only_fields = fields
+
+
+# --- Courses ----------------------------------------------------------------------------
+
+
+class CourseSerializer(serializers.ModelSerializer):
+    session_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Course
+        fields = [
+            "id", "clinic", "patient", "protocol", "start_date", "preferred_weekdays",
+            "preferred_time", "status", "planned_until", "created_at", "session_count",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CourseStartInput(serializers.Serializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    protocol = serializers.PrimaryKeyRelatedField(queryset=Protocol.objects.all())
+    start_date = serializers.DateField()
+    preferred_weekdays = serializers.ListField(
+        child=serializers.ChoiceField(choices=Weekday.choices), allow_empty=False, max_length=7
+    )
+    preferred_time = serializers.TimeField()
+
+
+class PlannedSessionSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    phase = serializers.IntegerField(source="phase_key")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    local_start = serializers.DateTimeField(format="%Y-%m-%dT%H:%M")
+
+
+class SlotSerializer(serializers.Serializer):
+    chair = serializers.IntegerField(source="chair_id")
+    chair_name = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    local_start = serializers.DateTimeField()
+
+
+class SlotQuery(serializers.Serializer):
+    start = serializers.DateField(required=False)
+    days = serializers.IntegerField(min_value=1, max_value=62, default=14)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
+
+
+class BookInput(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    chair = serializers.PrimaryKeyRelatedField(
+        queryset=Chair.objects.all(), required=False, allow_null=True
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+def _own_patient(request, patient: Patient, roles) -> Patient:
+    if not caller(request).has(patient.clinic_id, roles):
+        raise serializers.ValidationError({"patient": ["Not a patient of your clinic."]})
+    return patient
+
+
+def _own_chair(course: Course, chair: Chair | None) -> Chair | None:
+    if chair is not None and chair.clinic_id != course.clinic_id:
+        raise serializers.ValidationError({"chair": ["Not a chair of this course's clinic."]})
+    return chair
+
+
+class CourseViewSet(
+    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Courses: a patient's run through a protocol. Starting one books every session."""
+
+    serializer_class = CourseSerializer
+    patient_field = "patient_id"
+    filterset_fields = ["clinic", "patient", "protocol", "status"]
+    ordering_fields = ["start_date", "created_at", "id"]
+    ordering = ["-start_date", "id"]
+    roles = {
+        "list": (*STAFF, PATIENT),
+        "retrieve": (*STAFF, PATIENT),
+        "create": COURSE_STARTERS,
+        "preview": COURSE_STARTERS,
+        "slots": BOOKERS,
+        "book": BOOKERS,
+    }
+
+    def get_queryset(self):
+        return self.scope(Course.objects.annotate(session_count=Count("sessions")))
+
+    def get_serializer_class(self):
+        return {
+            "create": CourseStartInput,
+            "preview": CourseStartInput,
+            "book": BookInput,
+        }.get(self.action, CourseSerializer)
+
+    def _start_args(self, request):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        args = dict(data.validated_data)
+        _own_patient(request, args["patient"], COURSE_STARTERS)
+        return args
+
+    @extend_schema(responses=CourseSerializer)
+    def create(self, request, *args, **kwargs):
+        course = services.course_start(**self._start_args(request), by=request.user)
+        return created(CourseSerializer(self.get_queryset().get(pk=course.pk)).data)
+
+    @extend_schema(responses=PlannedSessionSerializer(many=True))
+    @action(detail=False, methods=["post"])
+    def preview(self, request, **kwargs):
+        """The sessions a new course would have; nothing is written."""
+        planned = services.course_plan(**self._start_args(request))
+        return Response(PlannedSessionSerializer(planned, many=True).data)
+
+    @extend_schema(parameters=[SlotQuery], responses=SlotSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def slots(self, request, pk=None, **kwargs):
+        """The next free (chair, start) pairs for one more session of this course."""
+        course = self.get_object()
+        query = SlotQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        start = query.validated_data.get("start") or course.clinic.local_today(now)
+        slots = selectors.slots_free(
+            course=course,
+            start=start,
+            days=query.validated_data["days"],
+            limit=query.validated_data["limit"],
+            now=now,
+        )
+        return Response(SlotSerializer(slots, many=True).data)
+
+    @extend_schema(responses={201: SessionSerializer})
+    @action(detail=True, methods=["post"])
+    def book(self, request, pk=None, **kwargs):
+        """Book one more session in this course."""
+        course = self.get_object()
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.session_book(
+            course=course,
+            starts_at=data.validated_data["starts_at"],
+            chair=_own_chair(course, data.validated_data.get("chair")),
+            note=data.validated_data["note"],
+            by=request.user,
+        )
+        return created(SessionSerializer(session).data)
+
+
+# --- Sessions ---------------------------------------------------------------------------
+
+
+class MoveInput(serializers.Serializer):
+    starts_at = serializers.DateTimeField()
+    chair = serializers.PrimaryKeyRelatedField(
+        queryset=Chair.objects.all(), required=False, allow_null=True
+    )
+    scope = serializers.ChoiceField(choices=services.Scope.choices, default=services.Scope.ONE)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class CancelInput(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=services.Scope.choices, default=services.Scope.ONE)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class SessionFilter(filters.FilterSet):
+    starts_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    starts_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+
+    class Meta:
+        model = Session
+        fields = ["clinic", "chair", "course", "patient", "status"]
+
+
+class SessionViewSet(
+    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Sessions and every move in their life; each action calls one service."""
+
+    serializer_class = SessionSerializer
+    patient_field = "patient_id"
+    filterset_class = SessionFilter
+    ordering_fields = ["starts_at", "number", "id"]
+    ordering = ["starts_at", "id"]
+    roles = {
+        "list": (*STAFF, PATIENT),
+        "retrieve": (*STAFF, PATIENT),
+        "move": BOOKERS,
+        "cancel": (*BOOKERS, PATIENT),
+        "no_show": BOOKERS,
+        "restore": (Role.CLINICIAN,),
+        "check_in": CLINICAL,
+        "start": CLINICAL,
+        "monitoring": CLINICAL,
+        "discharge": CLINICAL,
+    }
+
+    def get_queryset(self):
+        qs = self.scope(Session.objects.select_related("clinic"))
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("status_changes")
+        return qs
+
+    def get_serializer_class(self):
+        return {
+            "retrieve": SessionDetailSerializer,
+            "move": MoveInput,
+            "cancel": CancelInput,
+            "no_show": NoteInput,
+            "check_in": NoteInput,
+            "start": NoteInput,
+            "monitoring": NoteInput,
+            "discharge": NoteInput,
+            "restore": ReasonInput,
+        }.get(self.action, SessionSerializer)
+
+    def _input(self, request):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    def _done(self, session) -> Response:
+        session = self.get_queryset().prefetch_related("status_changes").get(pk=session.pk)
+        return Response(SessionDetailSerializer(session).data)
+
+    @extend_schema(responses=SessionSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None, **kwargs):
+        session = self.get_object()
+        data = self._input(request)
+        moved = services.session_move(
+            session=session,
+            starts_at=data["starts_at"],
+            chair=_own_chair(session.course, data.get("chair")),
+            scope=data["scope"],
+            note=data["note"],
+            by=request.user,
+        )
+        return Response(SessionSerializer(moved, many=True).data)
+
+    @extend_schema(responses=SessionSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None, **kwargs):
+        session = self.get_object()
+        data = self._input(request)
+        if caller(request).patient_id == session.patient_id and data["scope"] != "one":
+            raise serializers.ValidationError({"scope": ["Patients cancel one session at a time."]})
+        cancelled = services.session_cancel(
+            session=session, scope=data["scope"], reason=data["reason"], by=request.user
+        )
+        return Response(SessionSerializer(cancelled, many=True).data)
+
+    def _transition(self, request, to):
+        session = self.get_object()
+        data = self._input(request)
+        return self._done(
+            services.session_transition(session=session, to=to, by=request.user, note=data["note"])
+        )
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="no-show")
+    def no_show(self, request, pk=None, **kwargs):
+        return self._transition(request, Session.Status.NO_SHOW)
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="check-in")
+    def check_in(self, request, pk=None, **kwargs):
+        return self._transition(request, Session.Status.CHECKED_IN)
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None, **kwargs):
+        return self._transition(request, Session.Status.IN_PROGRESS)
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def monitoring(self, request, pk=None, **kwargs):
+        return self._transition(request, Session.Status.MONITORING)
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def discharge(self, request, pk=None, **kwargs):
+        return self._transition(request, Session.Status.DISCHARGED)
+
+    @extend_schema(responses=SessionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None, **kwargs):
+        session = self.get_object()
+        data = self._input(request)
+        return self._done(
+            services.session_restore(session=session, by=request.user, reason=data["reason"])
+        )
+
+
+__all__ = ["CourseViewSet", "ProtocolViewSet", "SessionViewSet"]

@@ -1,0 +1,89 @@
+"""Every list endpoint asks the database the same number of times for 5 rows as for 50."""
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from clinic.models import Chair, Clinic, OpeningHours
+from clinic.services import staff_membership_add
+from patients.models import Contraindication, Patient, Screening, ScreeningAnswer
+from scheduling.models import Course, Protocol, ProtocolPhase, Session
+
+from .api_world import build_world
+
+
+@pytest.fixture
+def world(db):
+    return build_world(timezone.now())
+
+
+SERIAL = itertools.count(1)
+
+
+def grow(world, kind: str, n: int) -> None:
+    """Add n rows of a kind, all visible to the clinic's clinician."""
+    clinic = world.clinic
+    user = world.users["clinician"]
+    for i in range(n):
+        base = next(SERIAL)
+        tag = f"{kind}-{base}"
+        if kind == "clinics":
+            c = Clinic.objects.create(name=tag, slug=tag, timezone="Europe/London")
+            OpeningHours.objects.create(clinic=c, weekday=0, opens=dt.time(8), closes=dt.time(18))
+            staff_membership_add(user=user, clinic=c, role="clinician")
+        elif kind == "chairs":
+            Chair.objects.create(clinic=clinic, name=tag)
+        elif kind == "patients":
+            Patient.objects.create(clinic=clinic, mrn=tag, first_name="A", last_name="B",
+                                   birth_date=dt.date(1990, 1, 1))  # fmt: skip
+        elif kind == "contraindications":
+            Contraindication.objects.create(code=tag, name=tag, kind="relative", order=100 + i)
+        elif kind == "screenings":
+            s = Screening.objects.create(patient=world.patient, screened_at=timezone.now())
+            item = Contraindication.objects.first()
+            ScreeningAnswer.objects.create(screening=s, contraindication=item, present=False)
+        elif kind == "protocols":
+            p = Protocol.objects.create(clinic=clinic, code=tag, name=tag, drug="ketamine",
+                                        route="iv", session_minutes=60,
+                                        min_observation_minutes=30)  # fmt: skip
+            ProtocolPhase.objects.create(protocol=p, order=1, name="x", periods=2)
+        elif kind in ("courses", "sessions"):
+            course = world.courses["other_patient"]
+            if kind == "courses":
+                Course.objects.create(
+                    clinic=clinic, patient=world.other_patient, protocol=course.protocol,
+                    start_date=course.start_date, preferred_weekdays=[0],
+                    preferred_time=dt.time(9),
+                )  # fmt: skip
+            else:
+                start = timezone.now() + dt.timedelta(days=400 + i)
+                Session.objects.create(clinic=clinic, course=course, patient=world.other_patient,
+                                       number=1000 + base + i, starts_at=start,
+                                       ends_at=start + dt.timedelta(hours=1))  # fmt: skip
+
+
+def count_queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, {"page_size": 200})
+    assert response.status_code == 200, response.json()
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["clinics", "chairs", "patients", "contraindications", "screenings", "protocols",
+     "courses", "sessions"],
+)  # fmt: skip
+def test_list_queries_do_not_grow_with_the_rows(world, kind):
+    client = world.client("clinician")
+    url = f"/api/v1/{kind}/"
+    grow(world, kind, 5)
+    few = count_queries(client, url)
+    grow(world, kind, 45)
+    many = count_queries(client, url)
+    assert client.get(url, {"page_size": 200}).json()["count"] >= 50
+    assert many == few, f"{kind}: {few} queries for the small list, {many} for the large one"

@@ -1,0 +1,62 @@
+"""Signing in: lockout after repeated failures, API tokens, idle sessions expire."""
+
+import datetime as dt
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session as WebSession
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user(username="nina", password="right-pass-123")
+
+
+def attempt(client, password):
+    return client.post(reverse("login"), {"username": "nina", "password": password})
+
+
+def test_repeated_failed_logins_lock_the_account_out(client, user):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert attempt(client, "wrong").status_code == 200  # the form again, with an error
+    assert attempt(client, "wrong").status_code == 429  # the last allowed failure locks
+    locked = attempt(client, "right-pass-123")
+    assert locked.status_code == 429  # even the right password is refused while locked
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_good_login_before_the_limit_resets_the_count(client, user):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        attempt(client, "wrong")
+    assert attempt(client, "right-pass-123").status_code == 302
+    client.post(reverse("logout"))
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        attempt(client, "wrong")
+    assert attempt(client, "right-pass-123").status_code == 302
+
+
+def test_api_clients_authenticate_with_a_token(client, user):
+    token = Token.objects.create(user=user)
+    assert client.get("/api/v1/sessions/").status_code == 401
+    response = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 403  # authenticated, but no role anywhere
+
+
+def test_idle_web_sessions_expire(client, user):
+    assert attempt(client, "right-pass-123").status_code == 302
+    key = client.session.session_key
+    # Every request pushes the expiry forward by the idle limit...
+    client.get(reverse("home"))
+    expiry = WebSession.objects.get(session_key=key).expire_date
+    assert expiry - timezone.now() > dt.timedelta(seconds=settings.SESSION_COOKIE_AGE - 60)
+    assert settings.SESSION_COOKIE_AGE <= 60 * 60
+    # ...and once idle past it, the session is gone and the login page comes back.
+    WebSession.objects.filter(session_key=key).update(
+        expire_date=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = client.get(reverse("home"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
