@@ -22,6 +22,8 @@ router.register("protocols", ProtocolViewSet, basename="protocol")
 router.register("courses", CourseViewSet, basename="course")
 router.register("sessions", SessionViewSet, basename="session")
 
+handler404 = "clinic.api.base.not_found"
+
 urlpatterns = [
     path("", scheduling_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

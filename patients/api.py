@@ -6,7 +6,18 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 
-from clinic.api.base import CLINICAL, PATIENT, STAFF, Role, ScopedMixin, caller, created
+from clinic.api.base import (
+    CLINICAL,
+    MAX_ID,
+    PATIENT,
+    STAFF,
+    IdField,
+    Role,
+    ScopedMixin,
+    StrictFilterSet,
+    caller,
+    created,
+)
 from clinic.models import Clinic
 
 from . import services
@@ -16,7 +27,7 @@ REGISTRARS = (Role.FRONT_DESK, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
 class PatientSerializer(serializers.ModelSerializer):
-    clinic = serializers.PrimaryKeyRelatedField(queryset=Clinic.objects.all())
+    clinic = IdField(queryset=Clinic.objects.all())
     phone = PhoneNumberField(required=False, allow_blank=True)
     escort_phone = PhoneNumberField(required=False, allow_blank=True)
 
@@ -36,7 +47,7 @@ class PatientSerializer(serializers.ModelSerializer):
         return clinic
 
 
-class PatientFilter(filters.FilterSet):
+class PatientFilter(StrictFilterSet):
     name = filters.CharFilter(method="filter_name", label="Name contains")
 
     class Meta:
@@ -111,7 +122,7 @@ class SignOffSerializer(serializers.ModelSerializer):
 
 
 class AnswerSerializer(serializers.ModelSerializer):
-    sign_off = SignOffSerializer(read_only=True)
+    sign_off = SignOffSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = ScreeningAnswer
@@ -119,7 +130,7 @@ class AnswerSerializer(serializers.ModelSerializer):
 
 
 class AnswerInput(serializers.Serializer):
-    contraindication = serializers.IntegerField()
+    contraindication = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     present = serializers.BooleanField()
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
@@ -134,13 +145,15 @@ class ScreeningSerializer(serializers.ModelSerializer):
 
 
 class ScreeningInput(serializers.Serializer):
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+    patient = IdField(queryset=Patient.objects.all())
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     answers = AnswerInput(many=True, allow_empty=False)
 
 
 class SignOffInput(serializers.Serializer):
-    answer = serializers.IntegerField(help_text="The id of a present relative finding.")
+    answer = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The id of a present relative finding."
+    )
     reason = serializers.CharField(max_length=5000)
 
 

@@ -12,7 +12,17 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from clinic.api.base import CLINICAL, PATIENT, STAFF, Role, ScopedMixin, caller, created
+from clinic.api.base import (
+    CLINICAL,
+    PATIENT,
+    STAFF,
+    IdField,
+    Role,
+    ScopedMixin,
+    StrictFilterSet,
+    caller,
+    created,
+)
 from clinic.models import Chair, Weekday
 from patients.models import Patient
 
@@ -51,6 +61,8 @@ class ProtocolSerializer(serializers.ModelSerializer):
         fields = ["id", "clinic", "built_in", *PROTOCOL_FIELDS, "phases"]
         read_only_fields = ["id", "built_in"]
         validators: list = []  # the service validates the whole protocol, once
+
+    serializer_related_field = IdField
 
     def get_built_in(self, obj) -> bool:
         return obj.clinic_id is None
@@ -137,8 +149,8 @@ class CourseSerializer(serializers.ModelSerializer):
 
 
 class CourseStartInput(serializers.Serializer):
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
-    protocol = serializers.PrimaryKeyRelatedField(queryset=Protocol.objects.all())
+    patient = IdField(queryset=Patient.objects.all())
+    protocol = IdField(queryset=Protocol.objects.all())
     start_date = serializers.DateField()
     preferred_weekdays = serializers.ListField(
         child=serializers.ChoiceField(choices=Weekday.choices), allow_empty=False, max_length=7
@@ -170,9 +182,7 @@ class SlotQuery(serializers.Serializer):
 
 class BookInput(serializers.Serializer):
     starts_at = serializers.DateTimeField()
-    chair = serializers.PrimaryKeyRelatedField(
-        queryset=Chair.objects.all(), required=False, allow_null=True
-    )
+    chair = IdField(queryset=Chair.objects.all(), required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -237,7 +247,7 @@ class CourseViewSet(
         return Response(PlannedSessionSerializer(planned, many=True).data)
 
     @extend_schema(parameters=[SlotQuery], responses=SlotSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def slots(self, request, pk=None, **kwargs):
         """The next free (chair, start) pairs for one more session of this course."""
         course = self.get_object()
@@ -276,9 +286,7 @@ class CourseViewSet(
 
 class MoveInput(serializers.Serializer):
     starts_at = serializers.DateTimeField()
-    chair = serializers.PrimaryKeyRelatedField(
-        queryset=Chair.objects.all(), required=False, allow_null=True
-    )
+    chair = IdField(queryset=Chair.objects.all(), required=False, allow_null=True)
     scope = serializers.ChoiceField(choices=services.Scope.choices, default=services.Scope.ONE)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
@@ -296,7 +304,7 @@ class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class SessionFilter(filters.FilterSet):
+class SessionFilter(StrictFilterSet):
     starts_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
     starts_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
 
@@ -357,7 +365,7 @@ class SessionViewSet(
         return Response(SessionDetailSerializer(session).data)
 
     @extend_schema(responses=SessionSerializer(many=True))
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], pagination_class=None)
     def move(self, request, pk=None, **kwargs):
         session = self.get_object()
         data = self._input(request)
@@ -372,7 +380,7 @@ class SessionViewSet(
         return Response(SessionSerializer(moved, many=True).data)
 
     @extend_schema(responses=SessionSerializer(many=True))
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], pagination_class=None)
     def cancel(self, request, pk=None, **kwargs):
         session = self.get_object()
         data = self._input(request)

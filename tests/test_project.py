@@ -72,6 +72,9 @@ def test_ci_runs_the_readme_test_command_and_postgres():
     assert ci.count("make test") == 2
     assert 'DATABASE_URL="postgres://' in ci
     assert "makemigrations --check" in ci
+    assert "bash .ci/schemathesis" in ci
+    fuzz = (ROOT / ".ci" / "schemathesis").read_text()
+    assert "--mode all --checks all" in fuzz and "Authorization: Token" in fuzz
 
 
 def test_the_celery_app_schedules_the_horizon_extension():

@@ -8,10 +8,13 @@ exists, and never appears in a list.
 
 from collections.abc import Iterable
 
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
-from rest_framework import exceptions, permissions, status
+from django.db import models
+from django.http import Http404, JsonResponse
+from django_filters import rest_framework as filters
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,6 +31,122 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        # DRF silently ignores a malformed page_size; we say so instead.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"page_size": [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if raw == "last":
+            return raw
+        if not raw.isdigit() or int(raw) < 1:
+            raise exceptions.ValidationError({"page": ["A whole number from 1."]})
+        return raw
+
+    def get_schema_operation_parameters(self, view):
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            if param["name"] == self.page_size_query_param:
+                param["schema"].update(minimum=1, maximum=self.max_page_size)
+            if param["name"] == self.page_query_param:
+                param["schema"]["minimum"] = 1
+        return params
+
+
+class StrictBooleanField(forms.TypedChoiceField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs["coerce"] = lambda value: value == "true"
+        kwargs["empty_value"] = None
+        super().__init__(*args, **kwargs)
+
+
+MAX_ID = 2**63 - 1  # the largest id a 64-bit primary key holds
+
+
+class StrictBooleanFilter(filters.Filter):
+    """`true` or `false`; anything else is a 400 rather than silently no filter."""
+
+    field_class = StrictBooleanField
+
+
+class IdFilter(filters.Filter):
+    """A related object's id: a whole number in a primary key's range."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """A related object by id; an id outside a primary key's range is 'does not exist',
+    not a database overflow."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            value = int(data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not 1 <= value <= MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(value)
+
+
+class StrictFilterSet(filters.FilterSet):
+    """Filters that refuse malformed values, and match related objects by plain id.
+
+    By id, not by "a valid choice": an unknown id and another clinic's id both give an
+    empty list, so a filter never tells anyone which ids exist elsewhere.
+    """
+
+    FILTER_DEFAULTS = {
+        **filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+    }
+
+    def is_valid(self):
+        valid = super().is_valid()
+        # An empty value for a typed filter is malformed, not "no filter".
+        for name, f in self.filters.items():
+            if (
+                name in self.data
+                and self.data.get(name) == ""
+                and not isinstance(f, filters.CharFilter | filters.OrderingFilter)
+            ):
+                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                valid = False
+        return valid
+
+
+class FilterBackend(filters.DjangoFilterBackend):
+    filterset_base = StrictFilterSet
+
+
+def not_found(request, exception=None):
+    """A 404 for a URL no route matches: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = {"status": 404, "code": "not_found", "detail": "Not found.", "errors": {}}
+        return JsonResponse(body, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
 
 
 def _flatten(detail, prefix=""):
@@ -154,9 +273,16 @@ class ScopedMixin:
     """
 
     permission_classes = [permissions.IsAuthenticated, RolePermission]
+    lookup_value_regex = "[0-9]+"
     roles: dict[str, tuple[str, ...]] = {}
     clinic_field = "clinic_id"
     patient_field: str | None = None
+
+    def get_object(self):
+        raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+        if not str(raw).isdigit() or not 1 <= int(raw) <= MAX_ID:
+            raise Http404
+        return super().get_object()
 
     def scope(self, queryset):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
