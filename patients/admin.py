@@ -4,11 +4,20 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.models import StaffMembership
 
 from . import services
-from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
+from .models import (
+    Contraindication,
+    Patient,
+    RecordAccess,
+    Screening,
+    ScreeningAnswer,
+    ScreeningSignOff,
+)
+from .services import record_access_log
 
 
 def _own_clinics(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
@@ -28,11 +37,38 @@ def _add_errors(form: forms.Form, exc: ValidationError | PermissionDenied) -> No
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(SimpleHistoryAdmin):
     list_display = ["mrn", "last_name", "first_name", "birth_date", "clinic"]
     list_filter = ["clinic"]
     search_fields = ["mrn", "last_name", "first_name", "email"]
     autocomplete_fields = ["user"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200 and str(object_id).isdigit():
+            record_access_log(
+                user=request.user, patient_ids=[int(object_id)], action="admin:patient:change"
+            )
+        return response
+
+
+@admin.register(RecordAccess)
+class RecordAccessAdmin(admin.ModelAdmin):
+    """The read log: who opened which patient's record. Read-only."""
+
+    list_display = ["accessed_at", "user", "patient", "action"]
+    list_filter = ["action"]
+    date_hierarchy = "accessed_at"
+    list_select_related = ["user", "patient"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Contraindication)

@@ -26,6 +26,34 @@ from .models import Contraindication, Patient, Screening, ScreeningAnswer, Scree
 REGISTRARS = (Role.FRONT_DESK, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
+class ReadLogMixin:
+    """Logs every read of a patient's record (patients.RecordAccess): detail reads of the
+    patient and of what hangs off them, and each patient on a page of the patient list."""
+
+    read_log_patient = "patient_id"  # attribute path from the object to the patient id
+
+    def _patient_id(self, obj):
+        value = obj
+        for part in self.read_log_patient.split("."):
+            value = getattr(value, part)
+        return value
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        obj = getattr(self, "_read_object", None)
+        if obj is not None:
+            services.record_access_log(
+                user=request.user,
+                patient_ids=[self._patient_id(obj)],
+                action=f"api:{self.basename}:retrieve",
+            )
+        return response
+
+    def get_object(self):
+        self._read_object = super().get_object()
+        return self._read_object
+
+
 class PatientSerializer(serializers.ModelSerializer):
     clinic = IdField(queryset=Clinic.objects.all())
     phone = PhoneNumberField(required=False, allow_blank=True)
@@ -61,6 +89,7 @@ class PatientFilter(StrictFilterSet):
 
 
 class PatientViewSet(
+    ReadLogMixin,
     ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     mixins.UpdateModelMixin, viewsets.GenericViewSet,
 ):  # fmt: skip
@@ -68,6 +97,7 @@ class PatientViewSet(
 
     serializer_class = PatientSerializer
     patient_field = "id"
+    read_log_patient = "id"
     filterset_class = PatientFilter
     ordering_fields = ["last_name", "first_name", "birth_date", "created_at", "id"]
     ordering = ["last_name", "first_name", "id"]
@@ -81,6 +111,15 @@ class PatientViewSet(
 
     def get_queryset(self):
         return self.scope(Patient.objects.all())
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        services.record_access_log(
+            user=request.user,
+            patient_ids=[row["id"] for row in response.data["results"]],
+            action="api:patient:list",
+        )
+        return response
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
@@ -158,7 +197,11 @@ class SignOffInput(serializers.Serializer):
 
 
 class ScreeningViewSet(
-    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReadLogMixin,
+    ScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Screenings against the contraindication checklist; sign-offs by clinicians."""
 

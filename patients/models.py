@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Length, Trim
 from django.db.models.lookups import GreaterThan
 from phonenumber_field.modelfields import PhoneNumberField
+from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
 from clinic.validators import validate_timezone
@@ -58,6 +59,8 @@ class Patient(models.Model):
         "REMS enrolment date", null=True, blank=True, help_text="When the enrolment took effect."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -145,6 +148,8 @@ class Screening(models.Model):
     )
     notes = models.TextField(blank=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-screened_at", "-id"]
         indexes = [models.Index(fields=["patient", "-screened_at"], name="screening_latest_idx")]
@@ -161,6 +166,8 @@ class ScreeningAnswer(models.Model):
     )
     present = models.BooleanField(help_text="Yes: the patient has this condition or takes this.")
     note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["screening", "contraindication__order", "contraindication__name"]
@@ -189,6 +196,8 @@ class ScreeningSignOff(models.Model):
     reason = models.TextField(help_text="Why treatment may go ahead despite this finding.")
     signed_at = models.DateTimeField()
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-signed_at", "-id"]
         verbose_name = "screening sign-off"
@@ -205,3 +214,22 @@ class ScreeningSignOff(models.Model):
     def clean(self) -> None:
         if not (self.reason or "").strip():
             raise ValidationError({"reason": "Write why treatment may go ahead."})
+
+
+class RecordAccess(models.Model):
+    """Who read a patient's record, when, and through what (the read log)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_reads"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="record_reads")
+    accessed_at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=80, help_text="e.g. api:patient:retrieve")
+
+    class Meta:
+        ordering = ["-accessed_at", "-id"]
+        verbose_name = "record access"
+        indexes = [models.Index(fields=["patient", "accessed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read patient {self.patient_id} ({self.action})"

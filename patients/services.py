@@ -180,6 +180,7 @@ def patient_register(*, clinic, by: AbstractBaseUser | None, **fields) -> Patien
         raise ValidationError({f: "This field cannot be set here." for f in sorted(unknown)})
     patient = Patient(clinic=clinic, **fields)
     patient.full_clean()
+    patient._history_user = by
     patient.save()
     logger.info("patient %s registered at clinic %s", patient.id, clinic.id)
     return patient
@@ -195,5 +196,19 @@ def patient_update(*, patient: Patient, by: AbstractBaseUser | None, **fields) -
     for name, value in fields.items():
         setattr(patient, name, value)
     patient.full_clean()
+    patient._history_user = by
     patient.save()
     return patient
+
+
+def record_access_log(*, user, patient_ids, action: str, now: dt.datetime | None = None) -> None:
+    """Log a read of one or more patients' records: one insert, whatever the count."""
+    from .models import RecordAccess
+
+    if not getattr(user, "is_authenticated", False):
+        return
+    now = now or timezone.now()
+    RecordAccess.objects.bulk_create(
+        RecordAccess(user=user, patient_id=pid, accessed_at=now, action=action)
+        for pid in dict.fromkeys(patient_ids)
+    )

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
+from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.models import Chair, Weekday
 
@@ -36,7 +37,7 @@ class ProtocolPhaseInline(admin.TabularInline):
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(admin.ModelAdmin):
+class ProtocolAdmin(SimpleHistoryAdmin):
     list_display = ["name", "drug", "route", "clinic", "is_active"]
     list_filter = ["drug", "route", "is_active", "clinic"]
     search_fields = ["name", "code"]
@@ -86,7 +87,7 @@ class SessionInline(admin.TabularInline):
 
 
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
+class CourseAdmin(SimpleHistoryAdmin):
     list_display = ["id", "patient", "protocol", "start_date", "status", "clinic"]
     list_filter = ["status", "clinic", "protocol"]
     search_fields = ["patient__mrn", "patient__last_name"]
@@ -254,7 +255,7 @@ class SessionBookForm(forms.ModelForm):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(SimpleHistoryAdmin):
     list_display = ["id", "local_start", "patient", "chair", "number", "status", "clinic"]
     list_filter = ["status", "clinic", "chair"]
     date_hierarchy = "starts_at"

@@ -24,6 +24,7 @@ from clinic.api.base import (
     created,
 )
 from clinic.models import Chair, Weekday
+from patients.api import ReadLogMixin
 from patients.models import Patient
 
 from . import selectors, services
@@ -199,7 +200,11 @@ def _own_chair(course: Course, chair: Chair | None) -> Chair | None:
 
 
 class CourseViewSet(
-    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReadLogMixin,
+    ScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Courses: a patient's run through a protocol. Starting one books every session."""
 
@@ -314,7 +319,11 @@ class SessionFilter(StrictFilterSet):
 
 
 class SessionViewSet(
-    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ReadLogMixin,
+    ScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Sessions and every move in their life; each action calls one service."""
 

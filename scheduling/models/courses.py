@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from clinic.models import Chair, Clinic
 from patients.models import Patient
@@ -34,6 +35,8 @@ class Course(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-start_date", "id"]
@@ -83,6 +86,8 @@ class Session(models.Model):
     ends_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["starts_at", "id"]

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
 
@@ -74,6 +75,8 @@ class Protocol(models.Model):
         help_text="Checklist items that apply to this protocol; a finding on another item "
         "does not stop a course of it.",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
@@ -152,6 +155,8 @@ class ProtocolPhase(models.Model):
         validators=[MinValueValidator(1, "A phase lasts at least one period (blank: open-ended).")],
         help_text="How many periods the phase lasts; blank = open-ended.",
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["protocol", "order"]

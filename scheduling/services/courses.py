@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from clinic.selectors import clinic_calendar
 from patients.models import Patient
@@ -131,7 +132,7 @@ def _write_sessions(
     chair_ids = placements_check(course=course, placements=placements, now=now)
     try:
         with transaction.atomic():
-            sessions = _insert_sessions(course=course, planned=planned, chair_ids=chair_ids)
+            sessions = _insert_sessions(course=course, planned=planned, chair_ids=chair_ids, by=by)
     except IntegrityError as exc:
         raise constraint_to_validation(exc) from exc
     SessionStatusChange.objects.bulk_create(
@@ -148,20 +149,25 @@ def _write_sessions(
     return sessions
 
 
-def _insert_sessions(*, course, planned, chair_ids) -> list[Session]:
-    sessions = Session.objects.bulk_create(
-        Session(
-            clinic=course.clinic,
-            course=course,
-            patient=course.patient,
-            phase_id=p.phase_key,
-            chair_id=chair_id,
-            number=p.number,
-            starts_at=p.starts_at,
-            ends_at=p.ends_at,
-            status=Session.Status.BOOKED,
-        )
-        for p, chair_id in zip(planned, chair_ids, strict=True)
+def _insert_sessions(*, course, planned, chair_ids, by=None) -> list[Session]:
+    # With history: the audit trail starts at the booking, not at the first change.
+    sessions = bulk_create_with_history(
+        [
+            Session(
+                clinic=course.clinic,
+                course=course,
+                patient=course.patient,
+                phase_id=p.phase_key,
+                chair_id=chair_id,
+                number=p.number,
+                starts_at=p.starts_at,
+                ends_at=p.ends_at,
+                status=Session.Status.BOOKED,
+            )
+            for p, chair_id in zip(planned, chair_ids, strict=True)
+        ],
+        Session,
+        default_user=by,
     )
     if not all(s.pk for s in sessions):  # backends that do not return ids on bulk insert
         sessions = list(

@@ -85,6 +85,7 @@ def session_transition(
     if to == S.NO_SHOW and now < session.starts_at:
         raise ValidationError({"status": "A session cannot be a no-show before it starts."})
     session.status = to
+    session._history_user = by
     session.save(update_fields=["status"])
     SessionStatusChange.objects.create(
         session=session, from_status=current, to_status=to, changed_by=by, changed_at=now, note=note
@@ -163,6 +164,7 @@ def session_move(
             for s, p, chair_id in order:
                 old = s.starts_at
                 s.starts_at, s.ends_at, s.chair_id = p.starts_at, p.ends_at, chair_id
+                s._history_user = by
                 s.save(update_fields=["starts_at", "ends_at", "chair"])
                 SessionStatusChange.objects.create(
                     session=s,
@@ -198,7 +200,10 @@ def session_cancel(
         session_transition(session=s, to=S.CANCELLED, by=by, note=reason, now=now) for s in targets
     ]
     if scope == Scope.ALL:
-        Course.objects.filter(pk=session.course_id).update(status=Course.Status.STOPPED)
+        course = Course.objects.get(pk=session.course_id)
+        course.status = Course.Status.STOPPED
+        course._history_user = by
+        course.save(update_fields=["status"])
     return cancelled
 
 
@@ -244,7 +249,9 @@ def session_restore(
     except IntegrityError as exc:
         raise constraint_to_validation(exc) from exc
     if course.status == Course.Status.STOPPED:
-        Course.objects.filter(pk=course.pk).update(status=Course.Status.ACTIVE)
+        course.status = Course.Status.ACTIVE
+        course._history_user = by
+        course.save(update_fields=["status"])
     return restored
 
 
