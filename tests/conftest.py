@@ -176,3 +176,29 @@ def chart_through(session, *, nurse, start, to="discharged"):
     )
     session_discharge(session=session, by=nurse, now=ends + minute)
     return Session.objects.get(pk=session.pk)
+
+
+@pytest.fixture
+def iv_session(patient, iv_standard, staff):
+    """Session 1 of an IV course: Monday 4 January 2027, 10:00 London (= UTC in winter)."""
+    from scheduling.services import course_start
+
+    course = course_start(
+        patient=patient, protocol=iv_standard, start_date=dt.date(2027, 1, 4),
+        preferred_weekdays=[0, 3], preferred_time=dt.time(10), by=staff["front_desk"],
+        now=at(2027, 1, 1),
+    )  # fmt: skip
+    return course.sessions.get(number=1)
+
+
+@pytest.fixture
+def esketamine_session(clinic, esketamine_trd, staff):
+    """Session 1 of an esketamine course: Tuesday 5 January 2027, 10:00 London."""
+    from scheduling.services import course_start
+
+    course = course_start(
+        patient=make_ready_patient(clinic, "ESK-1"), protocol=esketamine_trd,
+        start_date=dt.date(2027, 1, 4), preferred_weekdays=[1, 4], preferred_time=dt.time(10),
+        by=staff["front_desk"], now=at(2027, 1, 1),
+    )  # fmt: skip
+    return course.sessions.get(number=1)
