@@ -297,7 +297,7 @@ class SessionChart:
             problems["observation"] = [
                 f"The minimum observation is {self.protocol.min_observation_minutes} minutes "
                 f"from {since}: not before {self.observation_ends_at.astimezone(tz):%H:%M} "
-                f"({left} minutes to go)."
+                f"({left} minute{'' if left == 1 else 's'} to go)."
             ]
         last = self.latest_vitals()
         if self.dose is not None and (last is None or last.measured_at < self.dose.started_at):
