@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -45,6 +46,17 @@ def _own(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
     if request.user.is_superuser:
         return queryset
     return queryset.filter(**{f"{clinic_path}__in": _clinic_ids(request)})
+
+
+def _in_clinic_time(request, view, *args, **kwargs):
+    membership = StaffMembership.objects.filter(user=request.user).select_related("clinic").first()
+    if membership is None:
+        return view(*args, **kwargs)
+    with timezone.override(membership.clinic.tz):
+        response = view(*args, **kwargs)
+        if hasattr(response, "render"):
+            response.render()  # a TemplateResponse renders late, outside this block
+        return response
 
 
 def _local(value, session: Session, fmt: str = "%H:%M") -> str:
@@ -106,6 +118,13 @@ class ChartRecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return _own(request, super().get_queryset(request), self.clinic_path)
+
+    def changeform_view(self, request, *args, **kwargs):
+        # Times typed and shown are the clinic's wall-clock time; stored in UTC.
+        return _in_clinic_time(request, super().changeform_view, request, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):
+        return _in_clinic_time(request, super().changelist_view, request, *args, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

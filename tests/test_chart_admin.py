@@ -228,3 +228,28 @@ def test_questionnaires_are_entered_from_the_admin_and_item_9_alerts(nurse, chec
 def test_the_front_desk_cannot_open_the_chart_forms(client, staff, checked_in):
     client.force_login(staff["front_desk"])
     assert client.get("/admin/scheduling/vitalsigns/add/").status_code == 403
+
+
+def test_times_typed_in_the_admin_are_the_clinics_local_time(nurse, checked_in):
+    clinic = checked_in.clinic
+    clinic.timezone = "America/New_York"
+    clinic.save()
+    when = (timezone.now() - 5 * MIN).replace(second=0, microsecond=0)
+    local = when.astimezone(clinic.tz)
+
+    response = nurse.post(
+        "/admin/scheduling/vitalsigns/add/",
+        vitals_form(checked_in, measured_at=f"{local:%Y-%m-%d %H:%M:%S}"),
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert VitalSigns.objects.filter(session=checked_in).latest("id").measured_at == when
+
+
+def test_a_recorded_reading_opens_read_only_in_the_admin(nurse, staff, checked_in):
+    vitals = vitals_record(
+        session=checked_in, by=staff["nurse"], timepoint="pre_dose", **NORMAL_VITALS
+    )
+    page = nurse.get(f"/admin/scheduling/vitalsigns/{vitals.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # no editing: corrections are amendments
