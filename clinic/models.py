@@ -47,6 +47,46 @@ class Clinic(models.Model):
         ),
     )
 
+    # Vital-sign thresholds (CLINICAL.md section 4). No citable fixed values exist, so
+    # each clinic sets its own; the defaults are the ones the clinical reference ships.
+    caution_systolic_above = models.PositiveSmallIntegerField(
+        "pre-dose caution: systolic above (mmHg)",
+        default=140,
+        help_text="Before dosing, a systolic pressure above this asks a clinician to consider "
+        "delaying.",
+    )
+    caution_diastolic_above = models.PositiveSmallIntegerField(
+        "pre-dose caution: diastolic above (mmHg)", default=90
+    )
+    alert_systolic_at = models.PositiveSmallIntegerField(
+        "alert: systolic at or above (mmHg)", default=180
+    )
+    alert_diastolic_at = models.PositiveSmallIntegerField(
+        "alert: diastolic at or above (mmHg)", default=110
+    )
+    alert_spo2_below = models.PositiveSmallIntegerField("alert: SpO2 below (%)", default=92)
+    alert_heart_rate_above = models.PositiveSmallIntegerField(
+        "alert: heart rate above (/min)", default=120
+    )
+    alert_heart_rate_below = models.PositiveSmallIntegerField(
+        "alert: heart rate below (/min)", default=50
+    )
+    vitals_every_minutes_during = models.PositiveSmallIntegerField(
+        "vitals every (minutes) during the dose",
+        default=10,
+        help_text="Published IV series: every 10 minutes during the infusion.",
+    )
+    vitals_every_minutes_after = models.PositiveSmallIntegerField(
+        "vitals every (minutes) after the dose",
+        default=15,
+        help_text="Published IV series: every 15 minutes after the infusion.",
+    )
+    phq9_required_at_check_in = models.BooleanField(
+        "PHQ-9 required at check-in",
+        default=False,
+        help_text="Dosing waits for a PHQ-9 taken on the session's day (or a clinician's waiver).",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -58,6 +98,25 @@ class Clinic(models.Model):
                 condition=Q(screening_valid_days__gte=1),
                 name="clinic_screening_valid_at_least_a_day",
             ),
+            # A caution level at or above the alert level would make the alert unreachable.
+            models.CheckConstraint(
+                condition=Q(caution_systolic_above__lt=F("alert_systolic_at"))
+                & Q(caution_diastolic_above__lt=F("alert_diastolic_at"))
+                & Q(alert_diastolic_at__lt=F("alert_systolic_at")),
+                name="clinic_bp_thresholds_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(alert_heart_rate_below__lt=F("alert_heart_rate_above")),
+                name="clinic_heart_rate_thresholds_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(alert_spo2_below__gte=50, alert_spo2_below__lte=100),
+                name="clinic_spo2_threshold_plausible",
+            ),
+            models.CheckConstraint(
+                condition=Q(vitals_every_minutes_during__gte=1, vitals_every_minutes_after__gte=1),
+                name="clinic_vitals_intervals_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -66,6 +125,42 @@ class Clinic(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def clean(self) -> None:
+        errors = {}
+
+        def ordered(low: str, high: str, message: str) -> None:
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a >= b:
+                errors.setdefault(high, []).append(message)
+
+        ordered(
+            "caution_systolic_above",
+            "alert_systolic_at",
+            "The systolic alert must be above the pre-dose caution level.",
+        )
+        ordered(
+            "caution_diastolic_above",
+            "alert_diastolic_at",
+            "The diastolic alert must be above the pre-dose caution level.",
+        )
+        ordered(
+            "alert_diastolic_at",
+            "alert_systolic_at",
+            "The systolic alert must be above the diastolic alert.",
+        )
+        ordered(
+            "alert_heart_rate_below",
+            "alert_heart_rate_above",
+            "The high heart-rate alert must be above the low one.",
+        )
+        if self.alert_spo2_below is not None and not 50 <= self.alert_spo2_below <= 100:
+            errors["alert_spo2_below"] = ["An SpO2 threshold is a percentage from 50 to 100."]
+        for name in ("vitals_every_minutes_during", "vitals_every_minutes_after"):
+            if getattr(self, name) == 0:
+                errors[name] = ["Vitals are taken at least every minute, not every 0."]
+        if errors:
+            raise ValidationError(errors)
 
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
         from django.utils import timezone

@@ -16,6 +16,21 @@ ROLE_GROUPS = {
 }
 
 _VIEW = "view"
+# What a nurse records from check-in to discharge. Chart records are added through
+# services and never changed (corrections are new rows), except the REMS report, which
+# stays editable until the form is filed.
+CHART_NURSE: dict[str, tuple[str, ...]] = {
+    "scheduling.checkin": (_VIEW, "add"),
+    "scheduling.checklistwaiver": (_VIEW,),
+    "scheduling.doseadministration": (_VIEW, "add"),
+    "scheduling.deviceadministration": (_VIEW,),
+    "scheduling.vitalsigns": (_VIEW, "add"),
+    "scheduling.sideeffect": (_VIEW, "add"),
+    "scheduling.alert": (_VIEW,),
+    "scheduling.discharge": (_VIEW, "add"),
+    "scheduling.remsreport": (_VIEW, "add", "change"),
+    "patients.questionnaireresponse": (_VIEW, "add"),
+}
 # role -> {"app_label.model": actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "front_desk": {
@@ -42,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.course": (_VIEW,),
         "scheduling.session": (_VIEW, "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
+        **CHART_NURSE,
     },
     "clinician": {
         "clinic.clinic": (_VIEW,),
@@ -56,6 +72,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.course": (_VIEW, "add", "change"),
         "scheduling.session": (_VIEW, "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
+        **CHART_NURSE,
+        # Acknowledging an alert is changing it; waivers and dose sign-offs are checked
+        # by role in the services as well.
+        "scheduling.alert": (_VIEW, "change"),
+        "scheduling.checklistwaiver": (_VIEW, "add"),
     },
     "clinic_admin": {
         "clinic.clinic": (_VIEW, "change"),

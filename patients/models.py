@@ -233,3 +233,80 @@ class RecordAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read patient {self.patient_id} ({self.action})"
+
+
+class QuestionnaireResponse(models.Model):
+    """One PHQ-9 or GAD-7, as answered. A record: a correction is a new response.
+
+    Linked to a session by time, not by a key: patients cannot refer to scheduling, and a
+    PHQ-9 filled in at home on the morning of a session counts for that session.
+    """
+
+    class Kind(models.TextChoices):
+        PHQ9 = "phq9", "PHQ-9"
+        GAD7 = "gad7", "GAD-7"
+
+    class Band(models.TextChoices):
+        MINIMAL = "minimal", "Minimal"
+        MILD = "mild", "Mild"
+        MODERATE = "moderate", "Moderate"
+        MODERATELY_SEVERE = "moderately_severe", "Moderately severe"
+        SEVERE = "severe", "Severe"
+
+    ITEMS = {Kind.PHQ9: 9, Kind.GAD7: 7}
+    ITEM_MAX = 3
+    # Lower bound of each band (Kroenke 2001; Spitzer 2006), highest first.
+    BANDS = {
+        Kind.PHQ9: [
+            (20, Band.SEVERE),
+            (15, Band.MODERATELY_SEVERE),
+            (10, Band.MODERATE),
+            (5, Band.MILD),
+            (0, Band.MINIMAL),
+        ],
+        Kind.GAD7: [(15, Band.SEVERE), (10, Band.MODERATE), (5, Band.MILD), (0, Band.MINIMAL)],
+    }
+    LOINC_TOTAL = {Kind.PHQ9: "44261-6", Kind.GAD7: "70274-6"}
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="questionnaires")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    items = models.JSONField(help_text="Item scores in order, each 0-3.")
+    total = models.PositiveSmallIntegerField()
+    band = models.CharField(max_length=20, choices=Band.choices)
+    completed_at = models.DateTimeField(help_text="When the patient answered (stored in UTC).")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-completed_at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "kind", "completed_at"], name="questionnaire_time_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="phq9", total__lte=27) | Q(kind="gad7", total__lte=21),
+                name="questionnaire_total_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    band__in=["minimal", "mild", "moderate", "moderately_severe", "severe"]
+                ),
+                name="questionnaire_band_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} of patient {self.patient_id}: {self.total}"
+
+    @classmethod
+    def band_for(cls, kind: str, total: int) -> str:
+        return next(band for low, band in cls.BANDS[kind] if total >= low)
+
+    @property
+    def item9(self) -> int | None:
+        """PHQ-9 item 9: thoughts of self-harm."""
+        return self.items[8] if self.kind == self.Kind.PHQ9 else None

@@ -14,7 +14,14 @@ from django.utils import timezone
 
 from clinic.models import StaffMembership
 
-from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
+from .models import (
+    Contraindication,
+    Patient,
+    QuestionnaireResponse,
+    Screening,
+    ScreeningAnswer,
+    ScreeningSignOff,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,3 +219,68 @@ def record_access_log(*, user, patient_ids, action: str, now: dt.datetime | None
         RecordAccess(user=user, patient_id=pid, accessed_at=now, action=action)
         for pid in dict.fromkeys(patient_ids)
     )
+
+
+def questionnaire_items_check(*, kind: str, items) -> list[int]:
+    """The item scores, validated: exactly 9 (PHQ-9) or 7 (GAD-7), each a whole 0-3.
+
+    Raises ValidationError naming each bad item as `items[i]` (0-based, as stored).
+    """
+    Q = QuestionnaireResponse
+    if kind not in Q.Kind.values:
+        raise ValidationError({"kind": f"Unknown questionnaire {kind!r}: PHQ-9 or GAD-7."})
+    expected = Q.ITEMS[kind]
+    label = Q.Kind(kind).label
+    if not isinstance(items, list | tuple):
+        raise ValidationError({"items": f"A {label} is a list of {expected} item scores."})
+    if len(items) != expected:
+        raise ValidationError(
+            {"items": f"A {label} has exactly {expected} items; {len(items)} were given."}
+        )
+    errors = {}
+    for i, score in enumerate(items):
+        if isinstance(score, bool) or not isinstance(score, int):
+            errors[f"items[{i}]"] = f"Item {i + 1} must be a whole number 0-{Q.ITEM_MAX}."
+        elif not 0 <= score <= Q.ITEM_MAX:
+            errors[f"items[{i}]"] = f"Item {i + 1} is scored 0-{Q.ITEM_MAX}, not {score}."
+    if errors:
+        raise ValidationError(errors)
+    return list(items)
+
+
+@transaction.atomic
+def questionnaire_record(
+    *,
+    patient: Patient,
+    kind: str,
+    items,
+    by: AbstractBaseUser | None,
+    completed_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> QuestionnaireResponse:
+    """Store a PHQ-9 or GAD-7 with its total and band.
+
+    Raises no alert by itself: staff and the chart record questionnaires through
+    scheduling.services.questionnaire_submit, which adds the PHQ-9 item 9 alert (alerts
+    belong to scheduling, which patients may not import).
+    """
+    now = now or timezone.now()
+    completed_at = completed_at or now
+    scores = questionnaire_items_check(kind=kind, items=items)
+    if completed_at > now + dt.timedelta(minutes=1):
+        raise ValidationError(
+            {"completed_at": "A questionnaire cannot be completed in the future."}
+        )
+    total = sum(scores)
+    response = QuestionnaireResponse.objects.create(
+        patient=patient,
+        kind=kind,
+        items=scores,
+        total=total,
+        band=QuestionnaireResponse.band_for(kind, total),
+        completed_at=completed_at,
+        recorded_by=by,
+        recorded_at=now,
+    )
+    logger.info("%s %s recorded for patient %s", kind, response.id, patient.id)
+    return response

@@ -9,6 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from clinic.models import Chair, Weekday
 
 from . import services
+from .admin_chart import chart_panel
 from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange
 
 
@@ -155,9 +156,8 @@ class SessionActionForm(forms.ModelForm):
         ("no_show", "Mark as no-show"),
         ("restore", "Undo cancellation or no-show (clinician)"),
         (Session.Status.CHECKED_IN, "Check in"),
-        (Session.Status.IN_PROGRESS, "Start"),
+        # Starting the dose and discharging are the chart's forms (they check the rules).
         (Session.Status.MONITORING, "Dose given: monitoring"),
-        (Session.Status.DISCHARGED, "Discharge"),
     ]
     operation = forms.ChoiceField(choices=OPERATIONS, required=False)
     scope = forms.ChoiceField(choices=services.Scope.choices, initial=services.Scope.ONE)
@@ -271,14 +271,19 @@ class SessionAdmin(SimpleHistoryAdmin):
     def local_start(self, obj):
         return f"{obj.starts_at.astimezone(obj.clinic.tz):%a %d %b %Y %H:%M}"
 
+    @admin.display(description="Chart")
+    def chart(self, obj):
+        return chart_panel(obj)
+
     def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else []
+        return [*self.readonly_fields, "chart"] if obj else []
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["course", "date", "time", "chair"]
         return [
             *self.readonly_fields,
+            "chart",
             "operation",
             "scope",
             "new_date",

@@ -9,6 +9,17 @@ from django.db.models import Q, QuerySet
 from clinic.models import Clinic
 from clinic.selectors import chairs_active, clinic_calendar
 
+from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their own module)
+    Outcome,
+    RemsDue,
+    RemsForm,
+    SessionChart,
+    course_outcomes,
+    rems_form_for_session,
+    rems_forms_due,
+    session_chart,
+    vitals_findings,
+)
 from .models import Course, Session
 
 

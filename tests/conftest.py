@@ -105,3 +105,100 @@ def make_screening(patient, *, present=(), by=None, now=None):
 def make_clear_screening(patient, by=None, now=None):
     """A screening with every active item answered no: the gate lets this patient through."""
     return make_screening(patient, by=by, now=now)
+
+
+# --- the session chart -------------------------------------------------------------------
+
+NORMAL_VITALS = dict(
+    systolic=122, diastolic=78, heart_rate=72, spo2=98, respiratory_rate=14, temperature_c="36.8"
+)
+
+
+def chart_check_in(session, *, nurse, now, **extra):
+    """Check a patient in with every checklist item done and normal pre-dose vitals."""
+    from scheduling.services import session_check_in
+
+    fields = dict(
+        fasting_confirmed=True,
+        escort_confirmed=True,
+        escort_name="A. Friend",
+        weight_kg="80.0",
+        pre_dose_vitals=NORMAL_VITALS,
+    )
+    fields.update(extra)
+    return session_check_in(session=session, by=nurse, now=now, **fields)
+
+
+def chart_dose(session, *, nurse, now, **extra):
+    """The protocol's usual dose: IV 0.5 mg/kg; esketamine 56 mg (2 devices), lot LOT-1."""
+    from scheduling.models import Protocol
+    from scheduling.services import dose_record
+
+    if session.course.protocol.route == Protocol.Route.INTRANASAL:
+        extra.setdefault("dose_mg", 56)
+        extra.setdefault("lot_number", "LOT-1")
+    return dose_record(session=session, by=nurse, started_at=now, now=now, **extra)
+
+
+def chart_through(session, *, nurse, start, to="discharged"):
+    """Chart a session the normal way up to status `to`: check in at `start`, dose five
+    minutes later, normal vitals at 40 minutes and before discharge, discharge as soon as
+    the protocol's observation has passed."""
+    from scheduling.models import Session, VitalSigns
+    from scheduling.selectors import session_chart
+    from scheduling.services import session_discharge, session_transition, vitals_record
+
+    S = Session.Status
+    minute = dt.timedelta(minutes=1)
+    chart_check_in(session, nurse=nurse, now=start)
+    if to == S.CHECKED_IN:
+        return Session.objects.get(pk=session.pk)
+    dose = chart_dose(session, nurse=nurse, now=start + 5 * minute)
+    if to == S.IN_PROGRESS:
+        return Session.objects.get(pk=session.pk)
+    session_transition(session=session, to=S.MONITORING, by=nurse, now=dose.ended_at)
+    vitals_record(
+        session=session,
+        by=nurse,
+        timepoint=VitalSigns.Timepoint.POST_DOSE_40,
+        now=dose.started_at + 40 * minute,
+        **NORMAL_VITALS,
+    )
+    if to == S.MONITORING:
+        return Session.objects.get(pk=session.pk)
+    ends = session_chart(session=session, now=start).observation_ends_at
+    vitals_record(
+        session=session,
+        by=nurse,
+        timepoint=VitalSigns.Timepoint.PRE_DISCHARGE,
+        now=ends,
+        **NORMAL_VITALS,
+    )
+    session_discharge(session=session, by=nurse, now=ends + minute)
+    return Session.objects.get(pk=session.pk)
+
+
+@pytest.fixture
+def iv_session(patient, iv_standard, staff):
+    """Session 1 of an IV course: Monday 4 January 2027, 10:00 London (= UTC in winter)."""
+    from scheduling.services import course_start
+
+    course = course_start(
+        patient=patient, protocol=iv_standard, start_date=dt.date(2027, 1, 4),
+        preferred_weekdays=[0, 3], preferred_time=dt.time(10), by=staff["front_desk"],
+        now=at(2027, 1, 1),
+    )  # fmt: skip
+    return course.sessions.get(number=1)
+
+
+@pytest.fixture
+def esketamine_session(clinic, esketamine_trd, staff):
+    """Session 1 of an esketamine course: Tuesday 5 January 2027, 10:00 London."""
+    from scheduling.services import course_start
+
+    course = course_start(
+        patient=make_ready_patient(clinic, "ESK-1"), protocol=esketamine_trd,
+        start_date=dt.date(2027, 1, 4), preferred_weekdays=[1, 4], preferred_time=dt.time(10),
+        by=staff["front_desk"], now=at(2027, 1, 1),
+    )  # fmt: skip
+    return course.sessions.get(number=1)

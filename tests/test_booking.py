@@ -22,7 +22,7 @@ from scheduling.services import (
     session_transition,
 )
 
-from .conftest import at, make_ready_patient
+from .conftest import at, chart_through, make_ready_patient
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 NOW = at(2027, 1, 1)
@@ -386,8 +386,7 @@ def test_the_status_change_history_is_complete(course, staff):
     session_cancel(session=s4, by=staff["front_desk"], reason="Unwell", now=NOW)
     session_restore(session=s4, by=staff["clinician"], reason="Feels better", now=NOW)
     nurse = staff["nurse"]
-    for to in (S.CHECKED_IN, S.IN_PROGRESS, S.MONITORING, S.DISCHARGED):
-        session_transition(session=s4, to=to, by=nurse, now=local(1, 19, 13))
+    chart_through(s4, nurse=nurse, start=local(1, 19, 13))  # check-in, dose, discharge
 
     rows = list(
         SessionStatusChange.objects.filter(session=s4).values_list(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from clinic.models import Chair, StaffMembership
 from clinic.selectors import user_has_role
 
-from ..models import Course, Session, SessionStatusChange
+from ..models import Course, Discharge, DoseAdministration, Session, SessionStatusChange
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,14 @@ TRANSITIONS: dict[str, set[str]] = {
     S.NO_SHOW: {S.BOOKED},
 }
 UNDO = {(S.CANCELLED, S.BOOKED), (S.NO_SHOW, S.BOOKED)}
+# Dosing and discharge have safety rules (the checklist; observation, vitals, alerts,
+# escort) that live in the chart services. Those write their record first, so asking for
+# the record here means no caller can reach these statuses around the rules.
+CHART_RECORD_NEEDED = {
+    S.IN_PROGRESS: (DoseAdministration, "Record the dose first (the checklist must be done)."),
+    S.MONITORING: (DoseAdministration, "Record the dose first."),
+    S.DISCHARGED: (Discharge, "Discharge through the discharge form, which checks the criteria."),
+}
 
 
 def _label(status: str) -> str:
@@ -82,6 +90,9 @@ def session_transition(
             raise ValidationError(
                 {"status": f"This session is on {day:%a %d %b %Y}; check-in is only on the day."}
             )
+    needed = CHART_RECORD_NEEDED.get(to)
+    if needed and not needed[0].objects.filter(session=session).exists():
+        raise ValidationError({"status": needed[1]})
     if to == S.NO_SHOW and now < session.starts_at:
         raise ValidationError({"status": "A session cannot be a no-show before it starts."})
     session.status = to

@@ -1,0 +1,608 @@
+"""Reads for the session chart: the chart itself, its checklist and vitals schedule, what
+discharge still needs, outcomes over a course, and the esketamine REMS form.
+
+Kept apart from selectors.py (which re-exports these) so the chart's reads sit together.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.utils import timezone
+
+from clinic.models import Clinic
+from patients.models import QuestionnaireResponse
+
+from .models import (
+    Alert,
+    CheckIn,
+    ChecklistItem,
+    ChecklistWaiver,
+    Course,
+    DeviceAdministration,
+    Discharge,
+    DoseAdministration,
+    Protocol,
+    RemsReport,
+    Session,
+    SideEffect,
+    VitalSigns,
+)
+
+# A reading this early still counts for its check; this late, the check is overdue.
+VITALS_GRACE = dt.timedelta(minutes=5)
+POST_DOSE_BP_MINUTES = 40  # blood pressure peaks about 40 minutes after esketamine
+# A PHQ-9 counts for a session's check-in if taken from a day before the session starts.
+PHQ9_FRESH = dt.timedelta(hours=24)
+REMS_DUE_DAYS = 7
+
+
+# --- thresholds --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VitalsFindings:
+    alerts: list[str]  # past an in-session alert threshold
+    cautions: list[str]  # pre-dose caution only
+
+    @property
+    def kind(self) -> str | None:
+        if self.alerts:
+            return Alert.Kind.VITALS_THRESHOLD
+        if self.cautions:
+            return Alert.Kind.PRE_DOSE_CAUTION
+        return None
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.alerts + self.cautions)
+
+
+def vitals_findings(*, clinic: Clinic, vitals: VitalSigns) -> VitalsFindings:
+    """Which of the clinic's thresholds a reading is past (CLINICAL.md section 4)."""
+    c, v = clinic, vitals
+    alerts = []
+    if v.systolic >= c.alert_systolic_at:
+        alerts.append(f"Systolic {v.systolic} mmHg is at or above {c.alert_systolic_at}.")
+    if v.diastolic >= c.alert_diastolic_at:
+        alerts.append(f"Diastolic {v.diastolic} mmHg is at or above {c.alert_diastolic_at}.")
+    if v.spo2 < c.alert_spo2_below:
+        alerts.append(f"SpO2 {v.spo2}% is below {c.alert_spo2_below}%.")
+    if v.heart_rate > c.alert_heart_rate_above:
+        alerts.append(f"Heart rate {v.heart_rate}/min is above {c.alert_heart_rate_above}.")
+    if v.heart_rate < c.alert_heart_rate_below:
+        alerts.append(f"Heart rate {v.heart_rate}/min is below {c.alert_heart_rate_below}.")
+    cautions = []
+    if v.timepoint == VitalSigns.Timepoint.PRE_DOSE:
+        if v.systolic > c.caution_systolic_above:
+            cautions.append(
+                f"Pre-dose systolic {v.systolic} mmHg is above {c.caution_systolic_above}: "
+                "consider delaying."
+            )
+        if v.diastolic > c.caution_diastolic_above:
+            cautions.append(
+                f"Pre-dose diastolic {v.diastolic} mmHg is above {c.caution_diastolic_above}: "
+                "consider delaying."
+            )
+    return VitalsFindings(alerts=alerts, cautions=cautions)
+
+
+# --- the chart ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChecklistLine:
+    item: str
+    label: str
+    done: bool
+    detail: str = ""
+    waiver: ChecklistWaiver | None = None
+
+    @property
+    def satisfied(self) -> bool:
+        return self.done or self.waiver is not None
+
+
+@dataclass(frozen=True)
+class VitalsCheck:
+    timepoint: str
+    due_at: dt.datetime
+    done: bool
+    overdue: bool
+
+
+def _one(obj, name: str):
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+@dataclass
+class SessionChart:
+    """Everything recorded for one session, loaded in a fixed number of queries."""
+
+    session: Session
+    now: dt.datetime
+    check_in: CheckIn | None
+    dose: DoseAdministration | None
+    devices: list[DeviceAdministration]
+    discharge: Discharge | None
+    rems_report: RemsReport | None
+    waivers: dict[str, ChecklistWaiver]
+    vitals: list[VitalSigns]  # every row, amended ones too, by time measured
+    side_effects: list[SideEffect]
+    alerts: list[Alert]
+    phq9_taken: bool
+
+    @property
+    def clinic(self) -> Clinic:
+        return self.session.clinic
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.session.course.protocol
+
+    @property
+    def is_esketamine(self) -> bool:
+        return self.protocol.route == Protocol.Route.INTRANASAL
+
+    @cached_property
+    def current_vitals(self) -> list[VitalSigns]:
+        """Readings no later row corrects."""
+        amended = {v.amends_id for v in self.vitals if v.amends_id}
+        return [v for v in self.vitals if v.id not in amended]
+
+    @cached_property
+    def current_side_effects(self) -> list[SideEffect]:
+        amended = {s.amends_id for s in self.side_effects if s.amends_id}
+        return [s for s in self.side_effects if s.id not in amended]
+
+    @property
+    def open_alerts(self) -> list[Alert]:
+        return [a for a in self.alerts if a.is_open]
+
+    def latest_vitals(self, timepoint: str | None = None) -> VitalSigns | None:
+        rows = [v for v in self.current_vitals if timepoint in (None, v.timepoint)]
+        return rows[-1] if rows else None
+
+    # Checklist -----------------------------------------------------------------------
+
+    @cached_property
+    def checklist(self) -> list[ChecklistLine]:
+        ci, p = self.check_in, self.protocol
+        fasting = (
+            f"No food for {p.fasting_food_minutes} min and no liquids for "
+            f"{p.fasting_liquids_minutes} min before the session."
+        )
+        lines = [
+            (ChecklistItem.FASTING, bool(ci and ci.fasting_confirmed), fasting),
+            (
+                ChecklistItem.ESCORT,
+                bool(ci and ci.escort_confirmed),
+                ci.escort_name if ci and ci.escort_confirmed else "",
+            ),
+            (
+                ChecklistItem.WEIGHT,
+                bool(ci and ci.weight_kg is not None),
+                f"{ci.weight_kg} kg" if ci and ci.weight_kg is not None else "",
+            ),
+            (
+                ChecklistItem.PRE_DOSE_VITALS,
+                self.latest_vitals(VitalSigns.Timepoint.PRE_DOSE) is not None,
+                "",
+            ),
+        ]
+        if self.clinic.phq9_required_at_check_in:
+            lines.append((ChecklistItem.PHQ9, self.phq9_taken, ""))
+        return [
+            ChecklistLine(
+                item=item,
+                label=ChecklistItem(item).label,
+                done=done,
+                detail=detail,
+                waiver=self.waivers.get(item),
+            )
+            for item, done, detail in lines
+        ]
+
+    @property
+    def checklist_missing(self) -> list[ChecklistLine]:
+        return [line for line in self.checklist if not line.satisfied]
+
+    # Monitoring ----------------------------------------------------------------------
+
+    @property
+    def monitoring_from(self) -> dt.datetime | None:
+        """Esketamine: from the first device; IV: from the end of the infusion."""
+        if self.dose is None:
+            return None
+        return self.dose.started_at if self.is_esketamine else self.dose.ended_at
+
+    @property
+    def observation_ends_at(self) -> dt.datetime | None:
+        start = self.monitoring_from
+        if start is None:
+            return None
+        return start + dt.timedelta(minutes=self.protocol.min_observation_minutes)
+
+    @cached_property
+    def vitals_schedule(self) -> list[VitalsCheck]:
+        """The checks the chart expects: pre-dose; every N minutes during the dose; 40
+        minutes after it starts; every M minutes after it until the minimum observation
+        has passed; before discharge. Named checks are met by a reading of that
+        timepoint; the interval checks by any reading in their window."""
+        if self.check_in is None:
+            return []
+        planned: list[tuple[str, dt.datetime, dt.timedelta | None]] = [
+            (VitalSigns.Timepoint.PRE_DOSE, self.check_in.checked_in_at, None)
+        ]
+        dose = self.dose
+        if dose is not None:
+            during = dt.timedelta(minutes=self.clinic.vitals_every_minutes_during)
+            after = dt.timedelta(minutes=self.clinic.vitals_every_minutes_after)
+            t = dose.started_at + during
+            while t < dose.ended_at:
+                planned.append((VitalSigns.Timepoint.DURING, t, during))
+                t += during
+            planned.append(
+                (
+                    VitalSigns.Timepoint.POST_DOSE_40,
+                    dose.started_at + dt.timedelta(minutes=POST_DOSE_BP_MINUTES),
+                    None,
+                )
+            )
+            t, end = dose.ended_at + after, self.observation_ends_at
+            while t < end:
+                planned.append((VitalSigns.Timepoint.AFTER, t, after))
+                t += after
+            planned.append((VitalSigns.Timepoint.PRE_DISCHARGE, end, None))
+        readings = self.current_vitals
+        checks = []
+        for timepoint, due_at, every in sorted(planned, key=lambda p: p[1]):
+            if every is None:
+                done = any(v.timepoint == timepoint for v in readings)
+            else:
+                lo, hi = due_at - VITALS_GRACE, due_at + every - VITALS_GRACE
+                done = any(lo <= v.measured_at < hi for v in readings)
+            overdue = not done and self.now > due_at + VITALS_GRACE
+            checks.append(VitalsCheck(timepoint, due_at, done, overdue))
+        return checks
+
+    @property
+    def vitals_next_due(self) -> VitalsCheck | None:
+        return next((c for c in self.vitals_schedule if not c.done and not c.overdue), None)
+
+    @property
+    def vitals_overdue(self) -> list[VitalsCheck]:
+        return [c for c in self.vitals_schedule if c.overdue]
+
+    def discharge_problems(self, *, escort_name: str = "") -> dict[str, list[str]]:
+        """What stands between this session and discharge, by criterion; empty when none."""
+        problems: dict[str, list[str]] = {}
+        tz = self.clinic.tz
+        status = self.session.status
+        if status != Session.Status.MONITORING:
+            label = Session.Status(status).label.lower()
+            problems["status"] = [
+                f"The session is {label}; only a session in monitoring can be discharged."
+            ]
+        if self.dose is None:
+            problems["observation"] = ["No dose is recorded."]
+        elif self.now < self.observation_ends_at:
+            left = -(-(self.observation_ends_at - self.now) // dt.timedelta(minutes=1))
+            since = "the first device" if self.is_esketamine else "the end of the infusion"
+            problems["observation"] = [
+                f"The minimum observation is {self.protocol.min_observation_minutes} minutes "
+                f"from {since}: not before {self.observation_ends_at.astimezone(tz):%H:%M} "
+                f"({left} minute{'' if left == 1 else 's'} to go)."
+            ]
+        last = self.latest_vitals()
+        if self.dose is not None and (last is None or last.measured_at < self.dose.started_at):
+            problems["vitals"] = ["Record vitals after the dose before discharge."]
+        elif last is not None and vitals_findings(clinic=self.clinic, vitals=last).alerts:
+            signed_off = any(a.vitals_id == last.id and not a.is_open for a in self.alerts)
+            if not signed_off:
+                problems["vitals"] = [
+                    f"The last vitals ({last.blood_pressure}, SpO2 {last.spo2}%, heart rate "
+                    f"{last.heart_rate}) are past the clinic's thresholds and not signed off "
+                    "by a clinician."
+                ]
+        if self.open_alerts:
+            kinds = ", ".join(sorted({a.get_kind_display().lower() for a in self.open_alerts}))
+            problems["alerts"] = [
+                f"{len(self.open_alerts)} alert(s) not yet acknowledged by a clinician: {kinds}."
+            ]
+        has_escort = bool(self.check_in and self.check_in.escort_confirmed)
+        if not has_escort and not escort_name.strip():
+            problems["escort_name"] = ["Record who is taking the patient home."]
+        return problems
+
+
+def session_chart(*, session: Session, now: dt.datetime | None = None) -> SessionChart:
+    """The chart of one session in at most seven queries, however many rows it holds."""
+    now = now or timezone.now()
+    s = Session.objects.select_related(
+        "clinic",
+        "patient",
+        "course__protocol",
+        "check_in",
+        "dose",
+        "discharge",
+        "rems_report",
+    ).get(pk=session.pk)
+    dose = _one(s, "dose")
+    devices = (
+        list(DeviceAdministration.objects.filter(dose=dose).order_by("number"))
+        if dose is not None and dose.route == Protocol.Route.INTRANASAL
+        else []
+    )
+    phq9_taken = False
+    if s.clinic.phq9_required_at_check_in:
+        phq9_taken = QuestionnaireResponse.objects.filter(
+            patient_id=s.patient_id,
+            kind=QuestionnaireResponse.Kind.PHQ9,
+            completed_at__gte=s.starts_at - PHQ9_FRESH,
+            completed_at__lte=max(now, s.ends_at),
+        ).exists()
+    return SessionChart(
+        session=s,
+        now=now,
+        check_in=_one(s, "check_in"),
+        dose=dose,
+        devices=devices,
+        discharge=_one(s, "discharge"),
+        rems_report=_one(s, "rems_report"),
+        waivers={w.item: w for w in ChecklistWaiver.objects.filter(session=s)},
+        vitals=list(
+            VitalSigns.objects.filter(session=s)
+            .select_related("recorded_by")
+            .order_by("measured_at", "id")
+        ),
+        side_effects=list(SideEffect.objects.filter(session=s).order_by("onset_at", "id")),
+        alerts=list(Alert.objects.filter(session=s).order_by("raised_at", "id")),
+        phq9_taken=phq9_taken,
+    )
+
+
+# --- outcomes over a course --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    baseline: QuestionnaireResponse | None
+    latest: QuestionnaireResponse | None
+    change: int | None = None  # latest minus baseline: negative is better
+    percent_change: Decimal | None = None
+    response: bool | None = None  # at least a 50 % drop from baseline
+    remission: bool | None = None  # PHQ-9 below 5; not defined for GAD-7
+
+
+REMISSION_BELOW = {QuestionnaireResponse.Kind.PHQ9: 5}
+
+
+def course_outcomes(*, course: Course) -> dict[str, Outcome]:
+    """PHQ-9 and GAD-7 over a course, in two queries.
+
+    Baseline: the last score taken at or before the course's first session (its end, so
+    a PHQ-9 at that session's check-in counts); latest: the last one after it. Response
+    is a drop of at least 50 % from baseline; remission a latest PHQ-9 below 5.
+    """
+    first = (
+        course.sessions.exclude(status__in=[Session.Status.CANCELLED, Session.Status.NO_SHOW])
+        .order_by("starts_at")
+        .first()
+    )
+    if first is not None:
+        cut = first.ends_at
+    else:
+        next_day = course.start_date + dt.timedelta(days=1)
+        cut = dt.datetime.combine(next_day, dt.time(), tzinfo=course.clinic.tz)
+    responses = QuestionnaireResponse.objects.filter(patient_id=course.patient_id).order_by(
+        "completed_at", "id"
+    )
+    by_kind: dict[str, list[QuestionnaireResponse]] = {}
+    for r in responses:
+        by_kind.setdefault(r.kind, []).append(r)
+    outcomes = {}
+    for kind in QuestionnaireResponse.Kind.values:
+        rows = by_kind.get(kind, [])
+        before = [r for r in rows if r.completed_at <= cut]
+        after = [r for r in rows if r.completed_at > cut]
+        baseline = before[-1] if before else None
+        latest = after[-1] if after else None
+        if baseline is None or latest is None:
+            outcomes[kind] = Outcome(kind, baseline, latest)
+            continue
+        change = latest.total - baseline.total
+        percent = (
+            (Decimal(change) * 100 / baseline.total).quantize(Decimal("0.1"))
+            if baseline.total
+            else None
+        )
+        # Integer arithmetic: "at least half" must not depend on rounding.
+        response = baseline.total > 0 and 2 * (baseline.total - latest.total) >= baseline.total
+        below = REMISSION_BELOW.get(kind)
+        outcomes[kind] = Outcome(
+            kind=kind,
+            baseline=baseline,
+            latest=latest,
+            change=change,
+            percent_change=percent,
+            response=response,
+            remission=None if below is None else latest.total < below,
+        )
+    return outcomes
+
+
+# --- the esketamine REMS monitoring form (CLINICAL.md section 9) -------------------------
+
+
+@dataclass
+class RemsForm:
+    session_id: int
+    patient_name: str
+    birth_date: dt.date
+    sex: str
+    first_treatment: bool | None
+    benzodiazepines: bool | None
+    non_benzo_sedatives: bool | None
+    psychostimulants: bool | None
+    maois: bool | None
+    monitoring_clinician: str | None
+    setting: str | None
+    date: dt.date
+    dose_mg: Decimal | None
+    lot_number: str | None
+    total_minutes: int | None
+    bp_before_dose: str | None
+    bp_at_40_minutes: str | None
+    bp_before_leaving: str | None
+    vitals_in_range_before_dose: bool | None
+    vitals_in_range_before_leaving: bool | None
+    sedation: bool | None
+    dissociation: bool | None
+    respiratory_depression: bool | None
+    serious_adverse_events: list[str] | None
+    filed_at: dt.datetime | None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.missing
+
+
+REMS_LABELS = {
+    "first_treatment": "first treatment (no dose recorded)",
+    "benzodiazepines": "concomitant benzodiazepines",
+    "non_benzo_sedatives": "concomitant non-benzodiazepine sedative hypnotics",
+    "psychostimulants": "concomitant psychostimulants",
+    "maois": "concomitant MAOIs",
+    "monitoring_clinician": "monitoring clinician",
+    "setting": "monitoring setting",
+    "dose_mg": "dose",
+    "lot_number": "lot number",
+    "total_minutes": "total monitoring minutes (not discharged)",
+    "bp_before_dose": "blood pressure before the dose",
+    "bp_at_40_minutes": "blood pressure 40 minutes after the dose",
+    "bp_before_leaving": "blood pressure before leaving",
+    "vitals_in_range_before_dose": "vitals before the dose",
+    "vitals_in_range_before_leaving": "vitals before leaving",
+    "sedation": "sedation (not discharged)",
+    "dissociation": "dissociation (not discharged)",
+    "respiratory_depression": "respiratory depression (not discharged)",
+    "serious_adverse_events": "serious adverse events (not discharged)",
+}
+
+
+def rems_form_for_session(*, session: Session, now: dt.datetime | None = None) -> RemsForm:
+    """The filled REMS monitoring form of an esketamine session, and what it still lacks.
+
+    Everything comes from the chart; the concomitant medicines, the monitoring clinician
+    and the setting come from the session's REMS report.
+    """
+    chart = session_chart(session=session, now=now)
+    if not chart.is_esketamine:
+        raise ValidationError({"session": "The REMS form is for esketamine sessions only."})
+    s, patient, dose = chart.session, chart.session.patient, chart.dose
+    report, discharge = chart.rems_report, chart.discharge
+    pre = chart.latest_vitals(VitalSigns.Timepoint.PRE_DOSE)
+    at40 = chart.latest_vitals(VitalSigns.Timepoint.POST_DOSE_40)
+    leaving = chart.latest_vitals(VitalSigns.Timepoint.PRE_DISCHARGE)
+    first_treatment = None
+    if dose is not None:
+        first_treatment = not DoseAdministration.objects.filter(
+            session__patient_id=patient.id,
+            drug=Protocol.Drug.ESKETAMINE,
+            started_at__lt=dose.started_at,
+        ).exists()
+    clinician = None
+    if report is not None and report.monitoring_clinician is not None:
+        clinician = report.monitoring_clinician
+    elif discharge is not None:
+        clinician = discharge.discharged_by
+    kinds = {e.kind for e in chart.current_side_effects}
+    charted = discharge is not None  # side effects are final once the patient has left
+
+    def seen(kind: str) -> bool | None:
+        return kind in kinds if charted else None
+
+    form = RemsForm(
+        session_id=s.id,
+        patient_name=f"{patient.first_name} {patient.last_name}",
+        birth_date=patient.birth_date,
+        sex=patient.get_sex_display(),
+        first_treatment=first_treatment,
+        benzodiazepines=report.benzodiazepines if report else None,
+        non_benzo_sedatives=report.non_benzo_sedatives if report else None,
+        psychostimulants=report.psychostimulants if report else None,
+        maois=report.maois if report else None,
+        monitoring_clinician=(clinician.get_full_name() or clinician.get_username())
+        if clinician
+        else None,
+        setting=report.setting if report and report.setting.strip() else None,
+        date=s.starts_at.astimezone(s.clinic.tz).date(),
+        dose_mg=dose.total_mg if dose else None,
+        lot_number=dose.lot_number if dose else None,
+        total_minutes=discharge.monitoring_minutes if discharge else None,
+        bp_before_dose=pre.blood_pressure if pre else None,
+        bp_at_40_minutes=at40.blood_pressure if at40 else None,
+        bp_before_leaving=leaving.blood_pressure if leaving else None,
+        vitals_in_range_before_dose=_in_range(chart, pre),
+        vitals_in_range_before_leaving=_in_range(chart, leaving),
+        sedation=seen(SideEffect.Kind.SEDATION),
+        dissociation=seen(SideEffect.Kind.DISSOCIATION),
+        respiratory_depression=seen(SideEffect.Kind.RESPIRATORY_DEPRESSION),
+        serious_adverse_events=[
+            f"{e.get_kind_display()} ({e.get_severity_display().lower()})"
+            for e in chart.current_side_effects
+            if e.serious
+        ]
+        if charted
+        else None,
+        filed_at=report.filed_at if report else None,
+    )
+    form.missing = [label for name, label in REMS_LABELS.items() if getattr(form, name) is None]
+    return form
+
+
+def _in_range(chart: SessionChart, vitals: VitalSigns | None) -> bool | None:
+    if vitals is None:
+        return None
+    findings = vitals_findings(clinic=chart.clinic, vitals=vitals)
+    return not (findings.alerts or findings.cautions)
+
+
+@dataclass(frozen=True)
+class RemsDue:
+    session: Session
+    session_date: dt.date
+    due_date: dt.date
+    overdue: bool
+
+
+def rems_forms_due(*, clinic: Clinic, now: dt.datetime | None = None) -> list[RemsDue]:
+    """Discharged esketamine sessions whose REMS form is not filed, with the date it is
+    due (7 days after the session, clinic time) and whether that has passed. One query."""
+    today = clinic.local_today(now)
+    sessions = (
+        Session.objects.filter(
+            clinic=clinic,
+            course__protocol__drug=Protocol.Drug.ESKETAMINE,
+            status=Session.Status.DISCHARGED,
+            rems_report__filed_at__isnull=True,
+        )
+        .select_related("patient", "clinic")
+        .order_by("starts_at", "id")
+    )
+    due = []
+    for s in sessions:
+        day = s.starts_at.astimezone(clinic.tz).date()
+        due_date = day + dt.timedelta(days=REMS_DUE_DAYS)
+        due.append(
+            RemsDue(session=s, session_date=day, due_date=due_date, overdue=today > due_date)
+        )
+    return due

@@ -1,0 +1,769 @@
+"""Writes for the session chart: check-in, waivers, dose, vitals, side effects, alerts,
+questionnaires, discharge and the REMS report.
+
+Every function checks its rules before it writes and runs in one transaction, so a
+refusal (a ValidationError naming the field and the rule) leaves nothing behind.
+Vitals and side effects are append-only: a correction is a new row amending the old.
+Logs carry ids only.
+"""
+
+import datetime as dt
+import logging
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.models import StaffMembership
+from clinic.selectors import user_has_role
+from patients.models import Patient, QuestionnaireResponse
+from patients.services import questionnaire_record
+
+from ..chart_selectors import rems_form_for_session, session_chart, vitals_findings
+from ..models import (
+    VITAL_BOUNDS,
+    Alert,
+    CheckIn,
+    ChecklistItem,
+    ChecklistWaiver,
+    DeviceAdministration,
+    Discharge,
+    DoseAdministration,
+    Protocol,
+    RemsReport,
+    Session,
+    SideEffect,
+    VitalSigns,
+)
+from .sessions import session_transition
+
+logger = logging.getLogger(__name__)
+
+S = Session.Status
+R = StaffMembership.Role
+CARE = (R.NURSE, R.CLINICIAN)  # who charts a session
+CHARTING = (S.CHECKED_IN, S.IN_PROGRESS, S.MONITORING)
+
+
+def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str) -> None:
+    if by is None or not user_has_role(user=by, clinic=session.clinic, roles=roles):
+        who = " or ".join(R(r).label.lower() for r in roles)
+        raise PermissionDenied(f"Only a {who} of the session's clinic can {doing}.")
+
+
+def _locked(session: Session) -> Session:
+    return (
+        Session.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient", "course__protocol")
+        .get(pk=session.pk)
+    )
+
+
+def _label(status: str) -> str:
+    return Session.Status(status).label.lower()
+
+
+def _not_future(value: dt.datetime, now: dt.datetime, field: str, what: str) -> None:
+    if value.tzinfo is None:
+        raise ValidationError({field: "Give a time with its time zone."})
+    if value > now + dt.timedelta(minutes=1):
+        raise ValidationError({field: f"{what} cannot be in the future."})
+
+
+# --- questionnaires ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def questionnaire_submit(
+    *,
+    patient: Patient,
+    kind: str,
+    items,
+    by: AbstractBaseUser | None,
+    session: Session | None = None,
+    completed_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> QuestionnaireResponse:
+    """Record a PHQ-9 or GAD-7; a PHQ-9 with item 9 above 0 raises an alert.
+
+    The one way in for staff, the chart and the patient portal: the alert lives here
+    because alerts belong to scheduling. Item errors are named `items[i]`.
+    """
+    now = now or timezone.now()
+    if session is not None and session.patient_id != patient.id:
+        raise ValidationError({"session": "That session is another patient's."})
+    response = questionnaire_record(
+        patient=patient, kind=kind, items=items, by=by, completed_at=completed_at, now=now
+    )
+    if response.kind == QuestionnaireResponse.Kind.PHQ9 and response.item9:
+        alert = Alert.objects.create(
+            clinic_id=patient.clinic_id,
+            patient=patient,
+            session=session,
+            kind=Alert.Kind.PHQ9_ITEM9,
+            questionnaire=response,
+            message=(
+                f"PHQ-9 item 9 (thoughts of self-harm) scored {response.item9} of 3: "
+                "a clinician must assess the patient."
+            ),
+            raised_at=now,
+        )
+        logger.warning("alert %s: phq9 item 9 for patient %s", alert.id, patient.id)
+    return response
+
+
+# --- check-in and the checklist ----------------------------------------------------------
+
+
+def _weight(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        weight = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:
+        raise ValidationError({"weight_kg": "Give the weight in kilograms."}) from exc
+    if not Decimal("0") < weight < Decimal("400"):
+        raise ValidationError({"weight_kg": f"{weight} kg is not a possible weight."})
+    return weight
+
+
+@transaction.atomic
+def session_check_in(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    fasting_confirmed: bool,
+    escort_confirmed: bool,
+    escort_name: str = "",
+    escort_phone: str = "",
+    weight_kg: Decimal | float | str | None = None,
+    pre_dose_vitals: dict | None = None,
+    phq9_items: list[int] | None = None,
+    notes: str = "",
+    now: dt.datetime | None = None,
+) -> CheckIn:
+    """Record the pre-session checklist and check the patient in.
+
+    A session the front desk already marked as arrived stays checked in; a booked one is
+    checked in (on its own day only, as session_transition says). Pre-dose vitals and a
+    PHQ-9 may come now or later through vitals_record and questionnaire_submit. What is
+    missing must be done, or waived by a clinician, before the dose (dose_record).
+    """
+    now = now or timezone.now()
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="check a patient in")
+    if session.status not in (S.BOOKED, S.CHECKED_IN):
+        raise ValidationError(
+            {"status": f"A {_label(session.status)} session cannot be checked in."}
+        )
+    if CheckIn.objects.filter(session=session).exists():
+        raise ValidationError({"session": "The checklist of this session is already recorded."})
+    escort_name = (escort_name or "").strip()
+    if escort_confirmed and not escort_name:
+        escort_name = session.patient.escort_name.strip()
+        escort_phone = escort_phone or session.patient.escort_phone
+    if escort_confirmed and not escort_name:
+        raise ValidationError({"escort_name": "Name the escort or the person driving home."})
+    check_in = CheckIn(
+        session=session,
+        checked_in_at=now,
+        checked_in_by=by,
+        fasting_confirmed=fasting_confirmed,
+        escort_confirmed=escort_confirmed,
+        escort_name=escort_name,
+        escort_phone=escort_phone or "",
+        weight_kg=_weight(weight_kg),
+        notes=notes.strip(),
+    )
+    check_in.full_clean(exclude=["session"])
+    check_in.save()
+    if session.status == S.BOOKED:
+        session_transition(session=session, to=S.CHECKED_IN, by=by, now=now)
+    if pre_dose_vitals:
+        vitals_record(
+            session=session,
+            by=by,
+            timepoint=VitalSigns.Timepoint.PRE_DOSE,
+            now=now,
+            **pre_dose_vitals,
+        )
+    if phq9_items is not None:
+        questionnaire_submit(
+            patient=session.patient,
+            kind=QuestionnaireResponse.Kind.PHQ9,
+            items=phq9_items,
+            by=by,
+            session=session,
+            now=now,
+        )
+    logger.info("session %s checked in by user %s", session.id, by.pk)
+    return check_in
+
+
+@transaction.atomic
+def checklist_waive(
+    *,
+    session: Session,
+    item: str,
+    by: AbstractBaseUser,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> ChecklistWaiver:
+    """A clinician lets dosing go ahead without one checklist item, with a reason."""
+    now = now or timezone.now()
+    session = _locked(session)
+    _require(by=by, session=session, roles=[R.CLINICIAN], doing="waive a checklist item")
+    if item not in ChecklistItem.values:
+        raise ValidationError({"item": f"Unknown checklist item {item!r}."})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Write why dosing may go ahead without this."})
+    if session.status != S.CHECKED_IN:
+        raise ValidationError(
+            {"status": f"Waivers come before the dose; this session is {_label(session.status)}."}
+        )
+    line = next(
+        (x for x in session_chart(session=session, now=now).checklist if x.item == item), None
+    )
+    if line is None:
+        raise ValidationError({"item": "This clinic does not ask for that item."})
+    if line.waiver is not None:
+        raise ValidationError({"item": f"{line.label} is already waived."})
+    if line.done:
+        raise ValidationError({"item": f"{line.label} is done: nothing to waive."})
+    waiver = ChecklistWaiver.objects.create(
+        session=session, item=item, waived_by=by, reason=reason.strip(), waived_at=now
+    )
+    logger.info("session %s: checklist item %s waived by user %s", session.id, item, by.pk)
+    return waiver
+
+
+# --- dose --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dose_record(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    started_at: dt.datetime | None = None,
+    mg_per_kg: Decimal | str | None = None,
+    infusion_minutes: int | None = None,
+    dose_mg: int | None = None,
+    lot_number: str = "",
+    administered_by: AbstractBaseUser | None = None,
+    sign_off_reason: str = "",
+    now: dt.datetime | None = None,
+) -> DoseAdministration:
+    """Record the dose and start it: the session moves to in progress.
+
+    Refused until the checklist is complete or waived. IV: mg/kg (the protocol's usual
+    dose by default) x the weight recorded at check-in, over `infusion_minutes`.
+    Intranasal: `dose_mg` in whole devices, one every device interval from `started_at`
+    (the first device), with the lot number. A dose outside the protocol's range, or a
+    first intranasal dose of the course that is not the protocol's first dose, needs a
+    clinician's sign-off: a clinician records it and gives `sign_off_reason`.
+    """
+    now = now or timezone.now()
+    started_at = started_at or now
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="record a dose")
+    administered_by = administered_by or by
+    _require(by=administered_by, session=session, roles=CARE, doing="give a dose")
+    if session.status != S.CHECKED_IN:
+        raise ValidationError(
+            {
+                "status": "A dose is started after check-in; this session is "
+                f"{_label(session.status)}."
+            }
+        )
+    chart = session_chart(session=session, now=now)
+    if chart.dose is not None:
+        raise ValidationError({"session": "A dose is already recorded for this session."})
+    missing = chart.checklist_missing
+    if missing:
+        raise ValidationError(
+            {
+                "checklist": [
+                    f"{line.label}: not done. Complete it, or a clinician waives it with a reason."
+                    for line in missing
+                ]
+            }
+        )
+    _not_future(started_at, now, "started_at", "The dose")
+    if started_at < chart.check_in.checked_in_at:
+        raise ValidationError({"started_at": "The dose cannot start before check-in."})
+    protocol = session.course.protocol
+    dose = DoseAdministration(
+        session=session,
+        route=protocol.route,
+        drug=protocol.drug,
+        started_at=started_at,
+        administered_by=administered_by,
+        recorded_by=by,
+        recorded_at=now,
+    )
+    if protocol.route == Protocol.Route.IV:
+        out_of_range = _iv_dose(dose, protocol, chart.check_in, mg_per_kg, infusion_minutes)
+        device_times: list[dt.datetime] = []
+    else:
+        out_of_range, device_times = _intranasal_dose(dose, protocol, session, dose_mg, lot_number)
+    if out_of_range:
+        field = "mg_per_kg" if protocol.route == Protocol.Route.IV else "dose_mg"
+        if not user_has_role(user=by, clinic=session.clinic, roles=[R.CLINICIAN]):
+            raise ValidationError(
+                {
+                    field: [
+                        *out_of_range,
+                        "This needs a clinician's sign-off: a clinician records it.",
+                    ]
+                }
+            )
+        if not sign_off_reason.strip():
+            raise ValidationError(
+                {
+                    "sign_off_reason": [
+                        *out_of_range,
+                        "Write why this dose is right for the patient.",
+                    ]
+                }
+            )
+        dose.signed_off_by, dose.signed_off_at = by, now
+        dose.sign_off_reason = sign_off_reason.strip()
+    dose.save()
+    DeviceAdministration.objects.bulk_create(
+        DeviceAdministration(dose=dose, number=n, given_at=t)
+        for n, t in enumerate(device_times, start=1)
+    )
+    session_transition(session=session, to=S.IN_PROGRESS, by=by, now=now)
+    logger.info("session %s: dose %s recorded by user %s", session.id, dose.id, by.pk)
+    return dose
+
+
+def _iv_dose(dose, protocol, check_in, mg_per_kg, infusion_minutes) -> list[str]:
+    """Fill in an IV dose from mg/kg and the check-in weight; return range problems."""
+    if check_in.weight_kg is None:
+        raise ValidationError(
+            {"weight_kg": "An IV dose is by weight: the weight was not recorded at check-in."}
+        )
+    try:
+        per_kg = Decimal(str(mg_per_kg if mg_per_kg not in (None, "") else protocol.dose_mg_per_kg))
+    except InvalidOperation as exc:
+        raise ValidationError({"mg_per_kg": "Give the dose in mg/kg."}) from exc
+    if per_kg <= 0 or per_kg != per_kg.quantize(Decimal("0.01")) or per_kg >= 100:
+        raise ValidationError({"mg_per_kg": "Give a dose above 0 in mg/kg, to 2 decimals."})
+    minutes = infusion_minutes or protocol.infusion_minutes
+    if not minutes or minutes < 1:
+        raise ValidationError({"infusion_minutes": "Give the infusion time in minutes."})
+    dose.mg_per_kg, dose.weight_kg, dose.infusion_minutes = per_kg, check_in.weight_kg, minutes
+    dose.total_mg = (per_kg * check_in.weight_kg).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    dose.ended_at = dose.started_at + dt.timedelta(minutes=minutes)
+    lo, hi = protocol.dose_mg_per_kg_min, protocol.dose_mg_per_kg_max
+    if (lo is not None and per_kg < lo) or (hi is not None and per_kg > hi):
+        return [f"{per_kg} mg/kg is outside the protocol's range of {lo}-{hi} mg/kg."]
+    return []
+
+
+def _intranasal_dose(dose, protocol, session, dose_mg, lot_number):
+    device_mg = protocol.device_mg or 28
+    if dose_mg in (None, ""):
+        raise ValidationError({"dose_mg": "Give the dose in mg."})
+    if isinstance(dose_mg, bool) or not isinstance(dose_mg, int) or dose_mg <= 0:
+        raise ValidationError({"dose_mg": "Give the dose as a whole number of mg."})
+    if dose_mg % device_mg:
+        raise ValidationError(
+            {"dose_mg": f"{dose_mg} mg is not a whole number of {device_mg} mg devices."}
+        )
+    if not (lot_number or "").strip():
+        raise ValidationError({"lot_number": "Record the lot number of the devices."})
+    devices = dose_mg // device_mg
+    interval = dt.timedelta(minutes=protocol.device_interval_minutes or 5)
+    times = [dose.started_at + n * interval for n in range(devices)]
+    dose.devices, dose.device_mg, dose.total_mg = devices, device_mg, Decimal(dose_mg)
+    dose.lot_number = lot_number.strip()
+    dose.ended_at = times[-1]
+    problems = []
+    lo, hi = protocol.dose_mg_min, protocol.dose_mg_max
+    if (lo is not None and dose_mg < lo) or (hi is not None and dose_mg > hi):
+        problems.append(f"{dose_mg} mg is outside the protocol's range of {lo}-{hi} mg.")
+    first_of_course = not DoseAdministration.objects.filter(
+        session__course_id=session.course_id
+    ).exists()
+    if protocol.first_dose_mg and first_of_course and dose_mg != protocol.first_dose_mg:
+        problems.append(
+            f"The first dose of this course is {protocol.first_dose_mg} mg, not {dose_mg} mg."
+        )
+    return problems, times
+
+
+# --- vitals ------------------------------------------------------------------------------
+
+VITAL_LABELS = {
+    "systolic": ("Systolic pressure", "mmHg"),
+    "diastolic": ("Diastolic pressure", "mmHg"),
+    "heart_rate": ("Heart rate", "/min"),
+    "spo2": ("SpO2", "%"),
+    "respiratory_rate": ("Respiratory rate", "/min"),
+    "temperature_c": ("Temperature", "°C"),
+}
+
+
+def vitals_check(*, values: dict) -> None:
+    """Refuse physiologically impossible values: input errors, named by field."""
+    errors = {}
+    for name, (lo, hi) in VITAL_BOUNDS.items():
+        value = values.get(name)
+        if value is None:
+            if name in ("respiratory_rate", "temperature_c"):
+                continue
+            errors[name] = f"{VITAL_LABELS[name][0]} is required."
+            continue
+        label, unit = VITAL_LABELS[name]
+        whole = name != "temperature_c"
+        if isinstance(value, bool) or (whole and not isinstance(value, int)):
+            errors[name] = f"{label} must be a whole number."
+        elif not lo <= value <= hi:
+            errors[name] = (
+                f"{label} {value} {unit} is not possible (expected {lo}-{hi}): check the entry."
+            )
+    s, d = values.get("systolic"), values.get("diastolic")
+    if "systolic" not in errors and "diastolic" not in errors and d >= s:
+        errors["diastolic"] = f"Diastolic {d} must be below systolic {s}: check the entry."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def vitals_record(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    timepoint: str,
+    systolic: int,
+    diastolic: int,
+    heart_rate: int,
+    spo2: int,
+    respiratory_rate: int | None = None,
+    temperature_c: Decimal | str | None = None,
+    measured_at: dt.datetime | None = None,
+    amends: VitalSigns | None = None,
+    amendment_reason: str = "",
+    now: dt.datetime | None = None,
+) -> VitalSigns:
+    """Record a set of vitals; values past the clinic's thresholds raise an alert.
+
+    A correction passes `amends` (the reading it corrects, which is kept) and a reason.
+    """
+    now = now or timezone.now()
+    measured_at = measured_at or now
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="record vitals")
+    if timepoint not in VitalSigns.Timepoint.values:
+        raise ValidationError({"timepoint": f"Unknown timepoint {timepoint!r}."})
+    allowed = CHARTING + ((S.DISCHARGED,) if amends is not None else ())
+    if session.status not in allowed:
+        raise ValidationError(
+            {"status": f"Vitals are not recorded for a {_label(session.status)} session."}
+        )
+    _not_future(measured_at, now, "measured_at", "A measurement")
+    if temperature_c not in (None, ""):
+        try:
+            temperature_c = Decimal(str(temperature_c)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        except InvalidOperation as exc:
+            raise ValidationError({"temperature_c": "Give the temperature in °C."}) from exc
+    else:
+        temperature_c = None
+    values = dict(
+        systolic=systolic,
+        diastolic=diastolic,
+        heart_rate=heart_rate,
+        spo2=spo2,
+        respiratory_rate=respiratory_rate,
+        temperature_c=temperature_c,
+    )
+    vitals_check(values=values)
+    if amends is not None:
+        _amendable(amends, session, VitalSigns, amendment_reason)
+    vitals = VitalSigns.objects.create(
+        session=session,
+        timepoint=timepoint,
+        measured_at=measured_at,
+        recorded_by=by,
+        recorded_at=now,
+        amends=amends,
+        amendment_reason=amendment_reason.strip() if amends else "",
+        **values,
+    )
+    findings = vitals_findings(clinic=session.clinic, vitals=vitals)
+    if findings.kind:
+        alert = Alert.objects.create(
+            clinic=session.clinic,
+            patient=session.patient,
+            session=session,
+            kind=findings.kind,
+            vitals=vitals,
+            message=findings.message,
+            raised_at=now,
+        )
+        logger.warning("alert %s: %s at session %s", alert.id, findings.kind, session.id)
+    return vitals
+
+
+def _amendable(original, session: Session, model, reason: str) -> None:
+    if original.session_id != session.id:
+        raise ValidationError({"amends": "The record corrected belongs to another session."})
+    if model.objects.filter(amends=original).exists():
+        raise ValidationError(
+            {"amends": "That record is already corrected: amend the latest correction."}
+        )
+    if not (reason or "").strip():
+        raise ValidationError({"amendment_reason": "Say why the record is corrected."})
+
+
+# --- side effects ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def side_effect_record(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    kind: str,
+    severity: str,
+    onset_at: dt.datetime | None = None,
+    resolved_at: dt.datetime | None = None,
+    serious: bool = False,
+    cadss: int | None = None,
+    moaa_s: int | None = None,
+    notes: str = "",
+    amends: SideEffect | None = None,
+    amendment_reason: str = "",
+    now: dt.datetime | None = None,
+) -> SideEffect:
+    """Record a side effect (or amend one, e.g. when it resolves); serious ones raise an
+    alert. CADSS is a total of 0-92, MOAA/S a score of 0-5 (0 = unresponsive)."""
+    now = now or timezone.now()
+    onset_at = onset_at or now
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="record a side effect")
+    allowed = CHARTING + ((S.DISCHARGED,) if amends is not None else ())
+    if session.status not in allowed:
+        raise ValidationError(
+            {"status": f"Side effects are not recorded for a {_label(session.status)} session."}
+        )
+    errors = {}
+    if kind not in SideEffect.Kind.values:
+        errors["kind"] = f"Unknown side effect {kind!r}."
+    if severity not in SideEffect.Severity.values:
+        errors["severity"] = "Severity is mild, moderate or severe."
+    if cadss is not None and not 0 <= cadss <= SideEffect.CADSS_MAX:
+        errors["cadss"] = f"A CADSS total is 0-{SideEffect.CADSS_MAX}, not {cadss}."
+    if moaa_s is not None and not 0 <= moaa_s <= SideEffect.MOAAS_MAX:
+        errors["moaa_s"] = f"MOAA/S is scored 0-{SideEffect.MOAAS_MAX}, not {moaa_s}."
+    if kind == SideEffect.Kind.OTHER and not notes.strip():
+        errors["notes"] = "Describe the side effect."
+    if errors:
+        raise ValidationError(errors)
+    _not_future(onset_at, now, "onset_at", "The onset")
+    if resolved_at is not None:
+        _not_future(resolved_at, now, "resolved_at", "The resolution")
+        if resolved_at < onset_at:
+            raise ValidationError({"resolved_at": "A side effect cannot resolve before its onset."})
+    if amends is not None:
+        _amendable(amends, session, SideEffect, amendment_reason)
+    effect = SideEffect.objects.create(
+        session=session,
+        kind=kind,
+        severity=severity,
+        onset_at=onset_at,
+        resolved_at=resolved_at,
+        serious=serious,
+        cadss=cadss,
+        moaa_s=moaa_s,
+        notes=notes.strip(),
+        recorded_by=by,
+        recorded_at=now,
+        amends=amends,
+        amendment_reason=amendment_reason.strip() if amends else "",
+    )
+    already_alerted = amends is not None and amends.serious
+    if serious and not already_alerted:
+        alert = Alert.objects.create(
+            clinic=session.clinic,
+            patient=session.patient,
+            session=session,
+            kind=Alert.Kind.SERIOUS_SIDE_EFFECT,
+            side_effect=effect,
+            message=f"Serious side effect: {effect.get_kind_display()} ({severity}).",
+            raised_at=now,
+        )
+        logger.warning("alert %s: serious side effect at session %s", alert.id, session.id)
+    return effect
+
+
+def side_effect_resolve(
+    *,
+    side_effect: SideEffect,
+    by: AbstractBaseUser,
+    resolved_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> SideEffect:
+    """Mark a side effect resolved: an amendment that copies it with the resolution time."""
+    now = now or timezone.now()
+    e = side_effect
+    return side_effect_record(
+        session=e.session,
+        by=by,
+        kind=e.kind,
+        severity=e.severity,
+        onset_at=e.onset_at,
+        resolved_at=resolved_at or now,
+        serious=e.serious,
+        cadss=e.cadss,
+        moaa_s=e.moaa_s,
+        notes=e.notes,
+        amends=e,
+        amendment_reason="Resolved.",
+        now=now,
+    )
+
+
+# --- alerts ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def alert_acknowledge(
+    *, alert: Alert, by: AbstractBaseUser, note: str, now: dt.datetime | None = None
+) -> Alert:
+    """A clinician of the alert's clinic has seen it and says what was done."""
+    now = now or timezone.now()
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("clinic").get(pk=alert.pk)
+    if by is None or not user_has_role(user=by, clinic=alert.clinic, roles=[R.CLINICIAN]):
+        raise PermissionDenied("Only a clinician of the clinic can acknowledge an alert.")
+    if not alert.is_open:
+        raise ValidationError({"alert": "This alert is already acknowledged."})
+    if not (note or "").strip():
+        raise ValidationError({"acknowledgement_note": "Say what was decided or done."})
+    alert.acknowledged_by, alert.acknowledged_at = by, now
+    alert.acknowledgement_note = note.strip()
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledgement_note"])
+    logger.info("alert %s acknowledged by user %s", alert.id, by.pk)
+    return alert
+
+
+# --- discharge ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_discharge(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    escort_name: str = "",
+    escort_phone: str = "",
+    notes: str = "",
+    now: dt.datetime | None = None,
+) -> Discharge:
+    """Let the patient go, once every criterion is met; refused with each one that is not.
+
+    Criteria: the protocol's minimum observation from the first device (esketamine) or
+    the end of the infusion (IV); the last vitals after the dose within the clinic's
+    thresholds or signed off (their alert acknowledged); no open alert; an escort.
+    """
+    now = now or timezone.now()
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="discharge a patient")
+    chart = session_chart(session=session, now=now)
+    problems = chart.discharge_problems(escort_name=escort_name)
+    if problems:
+        raise ValidationError(problems)
+    if not escort_name.strip():
+        escort_name, escort_phone = chart.check_in.escort_name, chart.check_in.escort_phone
+    start = chart.monitoring_from
+    discharge = Discharge.objects.create(
+        session=session,
+        discharged_by=by,
+        discharged_at=now,
+        monitoring_from=start,
+        monitoring_minutes=int((now - start) // dt.timedelta(minutes=1)),
+        escort_name=escort_name.strip(),
+        escort_phone=escort_phone or "",
+        notes=notes.strip(),
+    )
+    session_transition(session=session, to=S.DISCHARGED, by=by, now=now)
+    logger.info("session %s discharged by user %s", session.id, by.pk)
+    return discharge
+
+
+# --- the REMS form -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def rems_report_record(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    benzodiazepines: bool,
+    non_benzo_sedatives: bool,
+    psychostimulants: bool,
+    maois: bool,
+    monitoring_clinician: AbstractBaseUser | None = None,
+    setting: str = "",
+    now: dt.datetime | None = None,
+) -> RemsReport:
+    """Record the REMS answers the chart does not hold. Editable until the form is filed."""
+    now = now or timezone.now()
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="fill in the REMS form")
+    if session.course.protocol.drug != Protocol.Drug.ESKETAMINE:
+        raise ValidationError({"session": "The REMS form is for esketamine sessions only."})
+    answers = dict(
+        benzodiazepines=benzodiazepines,
+        non_benzo_sedatives=non_benzo_sedatives,
+        psychostimulants=psychostimulants,
+        maois=maois,
+    )
+    wrong = {k: "Answer yes or no." for k, v in answers.items() if not isinstance(v, bool)}
+    if wrong:
+        raise ValidationError(wrong)
+    if monitoring_clinician is not None and not user_has_role(
+        user=monitoring_clinician, clinic=session.clinic, roles=CARE
+    ):
+        raise ValidationError(
+            {"monitoring_clinician": "The monitoring clinician works at the session's clinic."}
+        )
+    report = RemsReport.objects.select_for_update().filter(session=session).first()
+    if report is not None and report.filed_at is not None:
+        raise ValidationError({"session": "The REMS form is filed: it can no longer change."})
+    if report is None:
+        report = RemsReport(session=session)
+    for name, value in answers.items():
+        setattr(report, name, value)
+    report.monitoring_clinician = monitoring_clinician
+    report.setting = (
+        setting.strip() or report.setting or RemsReport._meta.get_field("setting").get_default()
+    )
+    report.recorded_by, report.recorded_at = by, now
+    report.save()
+    return report
+
+
+@transaction.atomic
+def rems_form_mark_filed(
+    *, session: Session, by: AbstractBaseUser, reference: str = "", now: dt.datetime | None = None
+) -> RemsReport:
+    """Mark the session's REMS form as filed; refused while a field of it is missing."""
+    now = now or timezone.now()
+    session = _locked(session)
+    _require(by=by, session=session, roles=CARE, doing="file the REMS form")
+    form = rems_form_for_session(session=session, now=now)
+    if form.missing:
+        raise ValidationError({"missing": [f"Missing: {m}." for m in form.missing]})
+    report = RemsReport.objects.select_for_update().get(session=session)
+    if report.filed_at is not None:
+        raise ValidationError({"session": "The REMS form is already filed."})
+    report.filed_at, report.filed_by, report.filed_reference = now, by, reference.strip()
+    report.save(update_fields=["filed_at", "filed_by", "filed_reference"])
+    logger.info("session %s: REMS form filed by user %s", session.id, by.pk)
+    return report

@@ -1,0 +1,290 @@
+"""Discharge criteria, and the esketamine REMS monitoring form."""
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from scheduling.models import Alert, Discharge, Session, VitalSigns
+from scheduling.selectors import rems_form_for_session, rems_forms_due
+from scheduling.services import (
+    alert_acknowledge,
+    checklist_waive,
+    rems_form_mark_filed,
+    rems_report_record,
+    session_discharge,
+    session_transition,
+    side_effect_record,
+    vitals_record,
+)
+
+from .conftest import NORMAL_VITALS, at, chart_check_in, chart_dose, chart_through
+
+S = Session.Status
+T = VitalSigns.Timepoint
+MIN = dt.timedelta(minutes=1)
+ESK_CHECK_IN, FIRST_DEVICE = at(2027, 1, 5, 9, 30), at(2027, 1, 5, 9, 40)
+IV_CHECK_IN, IV_START = at(2027, 1, 4, 9, 30), at(2027, 1, 4, 9, 40)
+
+
+def vitals(session, nurse, now, timepoint=T.AFTER, **values):
+    return vitals_record(
+        session=session, by=nurse, timepoint=timepoint, now=now, **dict(NORMAL_VITALS, **values)
+    )
+
+
+@pytest.fixture
+def esk_monitoring(esketamine_session, staff):
+    """First device 09:40, second 09:45; normal vitals at 40 minutes."""
+    nurse = staff["nurse"]
+    chart_check_in(esketamine_session, nurse=nurse, now=ESK_CHECK_IN)
+    chart_dose(esketamine_session, nurse=nurse, now=FIRST_DEVICE, lot_number="LOT-9")
+    session_transition(
+        session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE + 5 * MIN
+    )
+    vitals(esketamine_session, nurse, FIRST_DEVICE + 40 * MIN, timepoint=T.POST_DOSE_40)
+    return esketamine_session
+
+
+def test_discharge_is_refused_before_120_minutes_for_esketamine(esk_monitoring, staff):
+    nurse = staff["nurse"]
+    vitals(esk_monitoring, nurse, FIRST_DEVICE + 115 * MIN, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=FIRST_DEVICE + 119 * MIN)
+
+    assert list(exc.value.message_dict) == ["observation"]
+    message = exc.value.message_dict["observation"][0]
+    assert "120 minutes from the first device: not before 11:40 (1 minute to go)" in message
+    assert not Discharge.objects.exists()
+    discharge = session_discharge(session=esk_monitoring, by=nurse, now=FIRST_DEVICE + 120 * MIN)
+    assert discharge.monitoring_minutes == 120
+
+
+def test_iv_observation_counts_from_the_end_of_the_infusion(iv_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(iv_session, nurse=nurse, now=IV_CHECK_IN)
+    dose = chart_dose(iv_session, nurse=nurse, now=IV_START)  # 09:40-10:20
+    session_transition(session=iv_session, to=S.MONITORING, by=nurse, now=dose.ended_at)
+    vitals(iv_session, nurse, dose.ended_at + 55 * MIN, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=iv_session, by=nurse, now=dose.ended_at + 59 * MIN)
+    assert "60 minutes from the end of the infusion" in exc.value.message_dict["observation"][0]
+
+    discharge = session_discharge(session=iv_session, by=nurse, now=dose.ended_at + 60 * MIN)
+    assert (discharge.monitoring_from, discharge.monitoring_minutes) == (dose.ended_at, 60)
+
+
+def test_discharge_is_refused_with_open_alerts(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    effect = side_effect_record(
+        session=esk_monitoring, by=nurse, kind="sedation", severity="severe", serious=True,
+        onset_at=FIRST_DEVICE + 30 * MIN, now=FIRST_DEVICE + 30 * MIN,
+    )  # fmt: skip
+    vitals(esk_monitoring, nurse, when - 5 * MIN, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert "1 alert(s) not yet acknowledged" in exc.value.message_dict["alerts"][0]
+    assert not Discharge.objects.exists()
+
+    alert_acknowledge(
+        alert=Alert.objects.get(side_effect=effect), by=staff["clinician"],
+        note="Rousable, MOAA/S 4 at 60 min; observe.", now=when,
+    )  # fmt: skip
+    session_discharge(session=esk_monitoring, by=nurse, now=when)
+    esk_monitoring.refresh_from_db()
+    assert esk_monitoring.status == S.DISCHARGED
+
+
+def test_discharge_needs_the_last_vitals_within_thresholds_or_signed_off(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    high = vitals(esk_monitoring, nurse, when - 5 * MIN, T.PRE_DISCHARGE, systolic=182)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert "past the clinic's thresholds and not signed off" in exc.value.message_dict["vitals"][0]
+
+    alert_acknowledge(
+        alert=Alert.objects.get(vitals=high), by=staff["clinician"],
+        note="Known hypertensive, asymptomatic; GP letter.", now=when,
+    )  # fmt: skip
+    assert session_discharge(session=esk_monitoring, by=nurse, now=when)
+
+
+def test_discharge_needs_vitals_after_the_dose(esketamine_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(esketamine_session, nurse=nurse, now=ESK_CHECK_IN)
+    chart_dose(esketamine_session, nurse=nurse, now=FIRST_DEVICE)
+    session_transition(session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE)
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esketamine_session, by=nurse, now=FIRST_DEVICE + 130 * MIN)
+    assert "Record vitals after the dose" in exc.value.message_dict["vitals"][0]
+
+
+def test_discharge_is_refused_without_an_escort(esketamine_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(
+        esketamine_session, nurse=nurse, now=ESK_CHECK_IN, escort_confirmed=False, escort_name=""
+    )
+    checklist_waive(
+        session=esketamine_session, item="escort", by=staff["clinician"],
+        reason="Partner arriving later to collect.", now=ESK_CHECK_IN,
+    )  # fmt: skip
+    chart_dose(esketamine_session, nurse=nurse, now=FIRST_DEVICE)
+    session_transition(session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE)
+    when = FIRST_DEVICE + 125 * MIN
+    vitals(esketamine_session, nurse, when, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esketamine_session, by=nurse, now=when)
+    assert list(exc.value.message_dict) == ["escort_name"]
+
+    discharge = session_discharge(
+        session=esketamine_session, by=nurse, now=when, escort_name="Sam Partner"
+    )
+    assert discharge.escort_name == "Sam Partner"
+
+
+def test_discharge_lists_every_missing_criterion_and_writes_nothing(esketamine_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(esketamine_session, nurse=nurse, now=ESK_CHECK_IN, escort_confirmed=False)
+    checklist_waive(
+        session=esketamine_session, item="escort", by=staff["clinician"], reason="Later",
+        now=ESK_CHECK_IN,
+    )  # fmt: skip
+    chart_dose(esketamine_session, nurse=nurse, now=FIRST_DEVICE)
+    session_transition(session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE)
+    vitals(esketamine_session, nurse, FIRST_DEVICE + 40 * MIN, T.POST_DOSE_40, spo2=89)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esketamine_session, by=nurse, now=FIRST_DEVICE + 60 * MIN)
+
+    assert set(exc.value.message_dict) == {"observation", "vitals", "alerts", "escort_name"}
+    assert not Discharge.objects.exists()
+    esketamine_session.refresh_from_db()
+    assert esketamine_session.status == S.MONITORING
+
+
+def test_discharge_records_who_when_and_the_monitoring_minutes(esketamine_session, staff):
+    start = ESK_CHECK_IN
+    session = chart_through(esketamine_session, nurse=staff["nurse"], start=start)
+    d = session.discharge
+    # First device 5 minutes after check-in; discharged a minute after 120 minutes.
+    assert (d.discharged_by, d.monitoring_from, d.monitoring_minutes, d.escort_name) == (
+        staff["nurse"], start + 5 * MIN, 121, "A. Friend"
+    )  # fmt: skip
+    assert d.discharged_at == start + 126 * MIN
+
+
+def test_the_front_desk_cannot_discharge(esk_monitoring, staff):
+    with pytest.raises(PermissionDenied):
+        session_discharge(
+            session=esk_monitoring, by=staff["front_desk"], now=FIRST_DEVICE + 130 * MIN
+        )
+
+
+def test_the_discharged_status_needs_the_discharge_form(esk_monitoring, staff):
+    with pytest.raises(ValidationError) as exc:
+        session_transition(
+            session=esk_monitoring, to=S.DISCHARGED, by=staff["nurse"], now=FIRST_DEVICE
+        )
+    assert "Discharge through the discharge form" in exc.value.message_dict["status"][0]
+
+
+# --- REMS --------------------------------------------------------------------------------
+
+
+def test_the_rems_form_is_complete_for_a_charted_esketamine_session(esketamine_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(esketamine_session, nurse=nurse, now=ESK_CHECK_IN)
+    rems_report_record(
+        session=esketamine_session, by=nurse, benzodiazepines=False, non_benzo_sedatives=False,
+        psychostimulants=True, maois=False, monitoring_clinician=staff["clinician"],
+        now=ESK_CHECK_IN,
+    )  # fmt: skip
+    chart_dose(esketamine_session, nurse=nurse, now=FIRST_DEVICE, lot_number="LOT-77")
+    session_transition(session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE)
+    side_effect_record(
+        session=esketamine_session, by=nurse, kind="dissociation", severity="mild",
+        onset_at=FIRST_DEVICE + 15 * MIN, cadss=12, now=FIRST_DEVICE + 20 * MIN,
+    )  # fmt: skip
+    vitals(esketamine_session, nurse, FIRST_DEVICE + 40 * MIN, T.POST_DOSE_40, systolic=150)
+    vitals(esketamine_session, nurse, FIRST_DEVICE + 118 * MIN, T.PRE_DISCHARGE, systolic=128)
+    session_discharge(session=esketamine_session, by=nurse, now=FIRST_DEVICE + 122 * MIN)
+
+    form = rems_form_for_session(session=esketamine_session)
+
+    assert form.missing == []
+    assert (form.patient_name, form.birth_date, form.sex) == (
+        "Test Patient", dt.date(1980, 1, 1), "Unknown"
+    )  # fmt: skip
+    assert form.first_treatment is True
+    assert (form.benzodiazepines, form.non_benzo_sedatives, form.psychostimulants, form.maois) == (
+        False, False, True, False
+    )  # fmt: skip
+    assert (form.monitoring_clinician, form.setting) == (
+        "clinician", "Outpatient healthcare setting"
+    )  # fmt: skip
+    assert (form.date, form.dose_mg, form.lot_number, form.total_minutes) == (
+        dt.date(2027, 1, 5), 56, "LOT-77", 122
+    )  # fmt: skip
+    assert (form.bp_before_dose, form.bp_at_40_minutes, form.bp_before_leaving) == (
+        "122/78", "150/78", "128/78"
+    )  # fmt: skip
+    assert (form.vitals_in_range_before_dose, form.vitals_in_range_before_leaving) == (True, True)
+    assert (form.sedation, form.dissociation, form.respiratory_depression) == (False, True, False)
+    assert form.serious_adverse_events == []
+
+
+def test_the_rems_form_names_what_is_missing(esk_monitoring):
+    form = rems_form_for_session(session=esk_monitoring)
+    assert "concomitant benzodiazepines" in form.missing
+    assert "blood pressure before leaving" in form.missing
+    assert "total monitoring minutes (not discharged)" in form.missing
+    assert "lot number" not in form.missing
+
+
+def test_the_rems_form_is_for_esketamine_sessions_only(iv_session):
+    with pytest.raises(ValidationError) as exc:
+        rems_form_for_session(session=iv_session)
+    assert "esketamine sessions only" in exc.value.message_dict["session"][0]
+
+
+def test_a_rems_form_with_missing_fields_cannot_be_filed(esketamine_session, staff):
+    session = chart_through(esketamine_session, nurse=staff["nurse"], start=ESK_CHECK_IN)
+    with pytest.raises(ValidationError) as exc:
+        rems_form_mark_filed(session=session, by=staff["nurse"], now=ESK_CHECK_IN + 3 * 60 * MIN)
+    assert "Missing: concomitant MAOIs." in exc.value.message_dict["missing"]
+
+
+def test_rems_forms_due_lists_unfiled_forms_with_their_due_date(esketamine_session, staff):
+    session = chart_through(esketamine_session, nurse=staff["nurse"], start=ESK_CHECK_IN)
+    clinic = session.clinic
+
+    (due,) = rems_forms_due(clinic=clinic, now=at(2027, 1, 12, 17))
+    assert (due.session, due.session_date, due.due_date, due.overdue) == (
+        session, dt.date(2027, 1, 5), dt.date(2027, 1, 12), False
+    )  # fmt: skip
+    assert rems_forms_due(clinic=clinic, now=at(2027, 1, 13, 9))[0].overdue is True
+
+    rems_report_record(
+        session=session, by=staff["nurse"], benzodiazepines=False, non_benzo_sedatives=False,
+        psychostimulants=False, maois=False, now=at(2027, 1, 6, 9),
+    )  # fmt: skip
+    report = rems_form_mark_filed(
+        session=session, by=staff["nurse"], reference="REMS-CONF-1", now=at(2027, 1, 6, 9)
+    )
+    assert (report.filed_by, report.filed_reference) == (staff["nurse"], "REMS-CONF-1")
+    assert rems_forms_due(clinic=clinic, now=at(2027, 1, 13, 9)) == []
+    with pytest.raises(ValidationError):
+        rems_report_record(
+            session=session, by=staff["nurse"], benzodiazepines=True, non_benzo_sedatives=False,
+            psychostimulants=False, maois=False, now=at(2027, 1, 6, 10),
+        )  # fmt: skip
+
+
+def test_iv_sessions_have_no_rems_form_due(iv_session, staff):
+    chart_through(iv_session, nurse=staff["nurse"], start=IV_CHECK_IN)
+    assert rems_forms_due(clinic=iv_session.clinic, now=at(2027, 1, 6)) == []

@@ -1,0 +1,165 @@
+"""Dose: IV by weight, esketamine by devices, and the sign-off for a dose out of range."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from scheduling.models import DeviceAdministration, DoseAdministration, Session
+
+from .conftest import at, chart_check_in, chart_dose, chart_through
+
+S = Session.Status
+MIN = dt.timedelta(minutes=1)
+IV_CHECK_IN, IV_DOSE = at(2027, 1, 4, 9, 30), at(2027, 1, 4, 9, 40)
+ESK_CHECK_IN, ESK_DOSE = at(2027, 1, 5, 9, 30), at(2027, 1, 5, 9, 40)
+
+
+@pytest.fixture
+def iv_checked_in(iv_session, staff):
+    chart_check_in(iv_session, nurse=staff["nurse"], now=IV_CHECK_IN, weight_kg="72.4")
+    return iv_session
+
+
+@pytest.fixture
+def esk_checked_in(esketamine_session, staff):
+    chart_check_in(esketamine_session, nurse=staff["nurse"], now=ESK_CHECK_IN)
+    return esketamine_session
+
+
+@pytest.fixture
+def esk_second_session(esketamine_session, staff):
+    """Session 2 (Friday 8 January), after session 1 was charted with 56 mg."""
+    chart_through(esketamine_session, nurse=staff["nurse"], start=ESK_CHECK_IN)
+    second = esketamine_session.course.sessions.get(number=2)
+    chart_check_in(second, nurse=staff["nurse"], now=at(2027, 1, 8, 9, 30))
+    return second
+
+
+def test_iv_dose_is_mg_per_kg_times_the_weight_recorded_at_check_in(iv_checked_in, staff):
+    dose = chart_dose(iv_checked_in, nurse=staff["nurse"], now=IV_DOSE)
+
+    assert (dose.mg_per_kg, dose.weight_kg, dose.total_mg) == (
+        Decimal("0.50"), Decimal("72.4"), Decimal("36.2")
+    )  # fmt: skip
+    assert (dose.started_at, dose.ended_at, dose.infusion_minutes) == (
+        IV_DOSE, IV_DOSE + 40 * MIN, 40
+    )  # fmt: skip
+    assert dose.administered_by == staff["nurse"]
+    iv_checked_in.refresh_from_db()
+    assert iv_checked_in.status == S.IN_PROGRESS
+
+
+def test_iv_total_is_rounded_to_a_tenth_of_a_mg(iv_session, staff):
+    chart_check_in(iv_session, nurse=staff["nurse"], now=IV_CHECK_IN, weight_kg="83.3")
+    dose = chart_dose(
+        iv_session, nurse=staff["nurse"], now=IV_DOSE, mg_per_kg="0.75", infusion_minutes=60
+    )
+    assert dose.total_mg == Decimal("62.5")  # 62.475
+    assert dose.ended_at == IV_DOSE + 60 * MIN
+
+
+def test_an_iv_dose_needs_the_weight_from_check_in(iv_session, staff):
+    chart_check_in(iv_session, nurse=staff["nurse"], now=IV_CHECK_IN, weight_kg=None)
+    from scheduling.services import checklist_waive
+
+    checklist_waive(
+        session=iv_session, item="weight", by=staff["clinician"], reason="Scale broken",
+        now=IV_CHECK_IN,
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(iv_session, nurse=staff["nurse"], now=IV_DOSE)
+    assert "weight" in exc.value.message_dict["weight_kg"][0]
+    assert not DoseAdministration.objects.exists()
+
+
+def test_esketamine_56_mg_is_two_devices_five_minutes_apart_with_the_lot(esk_checked_in, staff):
+    dose = chart_dose(esk_checked_in, nurse=staff["nurse"], now=ESK_DOSE, lot_number="AB123")
+
+    assert (dose.total_mg, dose.devices, dose.device_mg, dose.lot_number) == (
+        Decimal("56"), 2, 28, "AB123"
+    )  # fmt: skip
+    times = list(DeviceAdministration.objects.filter(dose=dose).values_list("given_at", flat=True))
+    assert times == [ESK_DOSE, ESK_DOSE + 5 * MIN]
+    assert (dose.started_at, dose.ended_at) == (ESK_DOSE, ESK_DOSE + 5 * MIN)
+
+
+def test_esketamine_84_mg_is_three_devices(esk_second_session, staff):
+    start = at(2027, 1, 8, 9, 40)
+    dose = chart_dose(esk_second_session, nurse=staff["nurse"], now=start, dose_mg=84)
+
+    assert (dose.devices, dose.total_mg, dose.signed_off_by) == (3, Decimal("84"), None)
+    times = list(dose.devices_given.values_list("given_at", flat=True))
+    assert times == [start, start + 5 * MIN, start + 10 * MIN]
+
+
+def test_the_first_esketamine_dose_of_a_course_is_56_mg_unless_a_clinician_signs_off(
+    esk_checked_in, staff
+):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(esk_checked_in, nurse=staff["nurse"], now=ESK_DOSE, dose_mg=84)
+    assert "first dose of this course is 56 mg" in " ".join(exc.value.message_dict["dose_mg"])
+    assert not DoseAdministration.objects.exists()
+
+    dose = chart_dose(
+        esk_checked_in, nurse=staff["clinician"], now=ESK_DOSE, dose_mg=84,
+        sign_off_reason="Continuing from another clinic's course at 84 mg.",
+    )  # fmt: skip
+    assert dose.signed_off_by == staff["clinician"]
+
+
+def test_an_esketamine_dose_not_in_whole_devices_is_refused(esk_checked_in, staff):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(esk_checked_in, nurse=staff["nurse"], now=ESK_DOSE, dose_mg=70)
+    assert "not a whole number of 28 mg devices" in exc.value.message_dict["dose_mg"][0]
+
+
+def test_an_esketamine_dose_needs_a_lot_number(esk_checked_in, staff):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(esk_checked_in, nurse=staff["nurse"], now=ESK_DOSE, lot_number=" ")
+    assert "lot_number" in exc.value.message_dict
+
+
+def test_an_out_of_range_iv_dose_needs_a_clinicians_sign_off(iv_checked_in, staff):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(iv_checked_in, nurse=staff["nurse"], now=IV_DOSE, mg_per_kg="1.50")
+    assert (
+        "outside the protocol's range of 0.10-1.00 mg/kg" in exc.value.message_dict["mg_per_kg"][0]
+    )
+    assert not DoseAdministration.objects.exists()
+
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(iv_checked_in, nurse=staff["clinician"], now=IV_DOSE, mg_per_kg="1.50")
+    assert "sign_off_reason" in exc.value.message_dict
+
+    dose = chart_dose(
+        iv_checked_in, nurse=staff["clinician"], now=IV_DOSE, mg_per_kg="1.50",
+        sign_off_reason="Partial response at 1.0 mg/kg; agreed escalation.",
+        administered_by=staff["nurse"],
+    )  # fmt: skip
+    assert (dose.total_mg, dose.signed_off_by, dose.administered_by) == (
+        Decimal("108.6"), staff["clinician"], staff["nurse"]
+    )  # fmt: skip
+
+
+def test_an_iv_dose_in_range_needs_no_sign_off(iv_checked_in, staff):
+    dose = chart_dose(iv_checked_in, nurse=staff["nurse"], now=IV_DOSE, mg_per_kg="1.00")
+    assert dose.signed_off_by is None
+
+
+def test_an_out_of_range_esketamine_dose_needs_a_clinicians_sign_off(esk_second_session, staff):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(esk_second_session, nurse=staff["nurse"], now=at(2027, 1, 8, 9, 40), dose_mg=112)
+    assert "outside the protocol's range of 56-84 mg" in exc.value.message_dict["dose_mg"][0]
+    assert DoseAdministration.objects.count() == 1  # session 1's only
+
+
+def test_a_dose_cannot_be_dated_in_the_future(iv_checked_in, staff):
+    from scheduling.services import dose_record
+
+    with pytest.raises(ValidationError) as exc:
+        dose_record(
+            session=iv_checked_in, by=staff["nurse"], started_at=IV_DOSE + 30 * MIN, now=IV_DOSE
+        )
+    assert "started_at" in exc.value.message_dict
