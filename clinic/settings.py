@@ -211,6 +211,9 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.base.Pagination",
+    # JSON in: one request format to document, validate and fuzz. (The pages post forms
+    # to Django views, not to the API.)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.base.exception_handler",
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
@@ -235,6 +238,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "scheduling.models.courses.Session.Status",
         "WeekdayEnum": "clinic.models.Weekday",
+        "ContraindicationKindEnum": "patients.models.Contraindication.Kind",
+        "QuestionnaireKindEnum": "patients.models.QuestionnaireResponse.Kind",
+        "SideEffectKindEnum": "scheduling.models.chart.SideEffect.Kind",
+        "AlertKindEnum": "scheduling.models.chart.Alert.Kind",
     },
 }
 

@@ -8,6 +8,13 @@ from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
 from scheduling.api import CourseViewSet, ProtocolViewSet, SessionViewSet
+from scheduling.api_chart import (
+    AlertViewSet,
+    DoseViewSet,
+    QuestionnaireViewSet,
+    SideEffectViewSet,
+    VitalSignsViewSet,
+)
 
 admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
@@ -21,6 +28,11 @@ router.register("screenings", ScreeningViewSet, basename="screening")
 router.register("protocols", ProtocolViewSet, basename="protocol")
 router.register("courses", CourseViewSet, basename="course")
 router.register("sessions", SessionViewSet, basename="session")
+router.register("vitals", VitalSignsViewSet, basename="vitals")
+router.register("side-effects", SideEffectViewSet, basename="side-effect")
+router.register("doses", DoseViewSet, basename="dose")
+router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire")
+router.register("alerts", AlertViewSet, basename="alert")
 
 handler404 = "clinic.api.base.not_found"
 

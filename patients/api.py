@@ -12,6 +12,8 @@ from clinic.api.base import (
     PATIENT,
     STAFF,
     IdField,
+    InputSerializer,
+    ModelSerializer,
     Role,
     ScopedMixin,
     StrictFilterSet,
@@ -54,7 +56,7 @@ class ReadLogMixin:
         return self._read_object
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(ModelSerializer):
     clinic = IdField(queryset=Clinic.objects.all())
     phone = PhoneNumberField(required=False, allow_blank=True)
     escort_phone = PhoneNumberField(required=False, allow_blank=True)
@@ -134,7 +136,7 @@ class PatientViewSet(
         )
 
 
-class ContraindicationSerializer(serializers.ModelSerializer):
+class ContraindicationSerializer(ModelSerializer):
     class Meta:
         model = Contraindication
         fields = ["id", "code", "name", "description", "kind", "is_active", "order"]
@@ -154,13 +156,13 @@ class ContraindicationViewSet(ScopedMixin, viewsets.ReadOnlyModelViewSet):
         return Contraindication.objects.all()
 
 
-class SignOffSerializer(serializers.ModelSerializer):
+class SignOffSerializer(ModelSerializer):
     class Meta:
         model = ScreeningSignOff
         fields = ["id", "clinician", "reason", "signed_at"]
 
 
-class AnswerSerializer(serializers.ModelSerializer):
+class AnswerSerializer(ModelSerializer):
     sign_off = SignOffSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -168,13 +170,13 @@ class AnswerSerializer(serializers.ModelSerializer):
         fields = ["id", "contraindication", "present", "note", "sign_off"]
 
 
-class AnswerInput(serializers.Serializer):
+class AnswerInput(InputSerializer):
     contraindication = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     present = serializers.BooleanField()
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ScreeningSerializer(serializers.ModelSerializer):
+class ScreeningSerializer(ModelSerializer):
     answers = AnswerSerializer(many=True, read_only=True)
 
     class Meta:
@@ -183,13 +185,13 @@ class ScreeningSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ScreeningInput(serializers.Serializer):
+class ScreeningInput(InputSerializer):
     patient = IdField(queryset=Patient.objects.all())
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     answers = AnswerInput(many=True, allow_empty=False)
 
 
-class SignOffInput(serializers.Serializer):
+class SignOffInput(InputSerializer):
     answer = serializers.IntegerField(
         min_value=1, max_value=MAX_ID, help_text="The id of a present relative finding."
     )

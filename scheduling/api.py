@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
+from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,6 +18,8 @@ from clinic.api.base import (
     PATIENT,
     STAFF,
     IdField,
+    InputSerializer,
+    ModelSerializer,
     Role,
     ScopedMixin,
     StrictFilterSet,
@@ -28,7 +31,14 @@ from patients.api import ReadLogMixin
 from patients.models import Patient
 
 from . import selectors, services
-from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange
+from .api_chart import (
+    AlertSerializer,
+    DoseSerializer,
+    SideEffectSerializer,
+    VitalSignsSerializer,
+    VitalsValues,
+)
+from .models import ChecklistItem, Course, Protocol, ProtocolPhase, Session, SessionStatusChange
 
 BOOKERS = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN)
 COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
@@ -37,7 +47,7 @@ COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
 # --- Protocols --------------------------------------------------------------------------
 
 
-class PhaseSerializer(serializers.ModelSerializer):
+class PhaseSerializer(ModelSerializer):
     class Meta:
         model = ProtocolPhase
         fields = ["order", "name", "sessions_per_period", "period_unit", "period_length", "periods"]
@@ -53,7 +63,7 @@ PROTOCOL_FIELDS = [
 ]  # fmt: skip
 
 
-class ProtocolSerializer(serializers.ModelSerializer):
+class ProtocolSerializer(ModelSerializer):
     phases = PhaseSerializer(many=True)
     built_in = serializers.SerializerMethodField()
 
@@ -104,13 +114,13 @@ class ProtocolViewSet(
 # --- Session representations (used by course and session endpoints) -------------------
 
 
-class StatusChangeSerializer(serializers.ModelSerializer):
+class StatusChangeSerializer(ModelSerializer):
     class Meta:
         model = SessionStatusChange
         fields = ["from_status", "to_status", "changed_by", "changed_at", "note"]
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(ModelSerializer):
     local_start = serializers.SerializerMethodField()
 
     class Meta:
@@ -137,7 +147,7 @@ class SessionDetailSerializer(SessionSerializer):
 # --- Courses ----------------------------------------------------------------------------
 
 
-class CourseSerializer(serializers.ModelSerializer):
+class CourseSerializer(ModelSerializer):
     session_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -149,7 +159,7 @@ class CourseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CourseStartInput(serializers.Serializer):
+class CourseStartInput(InputSerializer):
     patient = IdField(queryset=Patient.objects.all())
     protocol = IdField(queryset=Protocol.objects.all())
     start_date = serializers.DateField()
@@ -159,7 +169,7 @@ class CourseStartInput(serializers.Serializer):
     preferred_time = serializers.TimeField()
 
 
-class PlannedSessionSerializer(serializers.Serializer):
+class PlannedSessionSerializer(InputSerializer):
     number = serializers.IntegerField()
     phase = serializers.IntegerField(source="phase_key")
     starts_at = serializers.DateTimeField()
@@ -167,7 +177,7 @@ class PlannedSessionSerializer(serializers.Serializer):
     local_start = serializers.DateTimeField(format="%Y-%m-%dT%H:%M")
 
 
-class SlotSerializer(serializers.Serializer):
+class SlotSerializer(InputSerializer):
     chair = serializers.IntegerField(source="chair_id")
     chair_name = serializers.CharField()
     starts_at = serializers.DateTimeField()
@@ -175,13 +185,13 @@ class SlotSerializer(serializers.Serializer):
     local_start = serializers.DateTimeField()
 
 
-class SlotQuery(serializers.Serializer):
+class SlotQuery(serializers.Serializer):  # query strings: text, parsed by the fields
     start = serializers.DateField(required=False)
     days = serializers.IntegerField(min_value=1, max_value=62, default=14)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
 
 
-class BookInput(serializers.Serializer):
+class BookInput(InputSerializer):
     starts_at = serializers.DateTimeField()
     chair = IdField(queryset=Chair.objects.all(), required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
@@ -289,24 +299,143 @@ class CourseViewSet(
 # --- Sessions ---------------------------------------------------------------------------
 
 
-class MoveInput(serializers.Serializer):
+class MoveInput(InputSerializer):
     starts_at = serializers.DateTimeField()
     chair = IdField(queryset=Chair.objects.all(), required=False, allow_null=True)
     scope = serializers.ChoiceField(choices=services.Scope.choices, default=services.Scope.ONE)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(InputSerializer):
     scope = serializers.ChoiceField(choices=services.Scope.choices, default=services.Scope.ONE)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class NoteInput(serializers.Serializer):
+class NoteInput(InputSerializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ReasonInput(serializers.Serializer):
+class ReasonInput(InputSerializer):
     reason = serializers.CharField(max_length=2000)
+
+
+class CheckInInput(InputSerializer):
+    fasting_confirmed = serializers.BooleanField()
+    escort_confirmed = serializers.BooleanField()
+    escort_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    escort_phone = PhoneNumberField(required=False, allow_blank=True)
+    weight_kg = serializers.DecimalField(
+        max_digits=5, decimal_places=1, required=False, allow_null=True
+    )
+    pre_dose_vitals = VitalsValues(required=False, allow_null=True)
+    phq9_items = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=3),
+        min_length=9,
+        max_length=9,
+        required=False,
+        allow_null=True,
+    )
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class WaiveInput(InputSerializer):
+    item = serializers.ChoiceField(choices=ChecklistItem.choices)
+    reason = serializers.CharField(max_length=2000)
+
+
+class DoseInput(InputSerializer):
+    started_at = serializers.DateTimeField(required=False)
+    mg_per_kg = serializers.DecimalField(max_digits=4, decimal_places=2, required=False)
+    infusion_minutes = serializers.IntegerField(min_value=1, max_value=600, required=False)
+    dose_mg = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    lot_number = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    sign_off_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class DischargeInput(InputSerializer):
+    escort_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    escort_phone = PhoneNumberField(required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class RemsInput(InputSerializer):
+    benzodiazepines = serializers.BooleanField()
+    non_benzo_sedatives = serializers.BooleanField()
+    psychostimulants = serializers.BooleanField()
+    maois = serializers.BooleanField()
+    setting = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class RemsFiledInput(InputSerializer):
+    reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class ChecklistLineSerializer(InputSerializer):
+    item = serializers.CharField()
+    label = serializers.CharField()
+    done = serializers.BooleanField()
+    detail = serializers.CharField()
+    waived = serializers.SerializerMethodField()
+    satisfied = serializers.BooleanField()
+
+    def get_waived(self, line) -> bool:
+        return line.waiver is not None
+
+
+class VitalsCheckSerializer(InputSerializer):
+    timepoint = serializers.CharField()
+    due_at = serializers.DateTimeField()
+    done = serializers.BooleanField()
+    overdue = serializers.BooleanField()
+
+
+class ChartSerializer(InputSerializer):
+    """The session chart as a nurse sees it (scheduling.selectors.session_chart)."""
+
+    session = SessionSerializer()
+    checklist = ChecklistLineSerializer(many=True)
+    dose = DoseSerializer(allow_null=True)
+    vitals = VitalSignsSerializer(many=True, source="current_vitals")
+    vitals_schedule = VitalsCheckSerializer(many=True)
+    vitals_next_due = VitalsCheckSerializer(allow_null=True)
+    vitals_overdue = VitalsCheckSerializer(many=True)
+    side_effects = SideEffectSerializer(many=True, source="current_side_effects")
+    alerts = AlertSerializer(many=True)
+    observation_ends_at = serializers.DateTimeField(allow_null=True)
+    discharge_problems = serializers.SerializerMethodField()
+
+    def get_discharge_problems(self, chart) -> dict[str, list[str]]:
+        return chart.discharge_problems()
+
+
+class RemsFormSerializer(InputSerializer):
+    session_id = serializers.IntegerField()
+    patient_name = serializers.CharField()
+    birth_date = serializers.DateField()
+    sex = serializers.CharField()
+    first_treatment = serializers.BooleanField(allow_null=True)
+    benzodiazepines = serializers.BooleanField(allow_null=True)
+    non_benzo_sedatives = serializers.BooleanField(allow_null=True)
+    psychostimulants = serializers.BooleanField(allow_null=True)
+    maois = serializers.BooleanField(allow_null=True)
+    monitoring_clinician = serializers.CharField(allow_null=True)
+    setting = serializers.CharField(allow_null=True)
+    date = serializers.DateField()
+    dose_mg = serializers.DecimalField(max_digits=6, decimal_places=1, allow_null=True)
+    lot_number = serializers.CharField(allow_null=True)
+    total_minutes = serializers.IntegerField(allow_null=True)
+    bp_before_dose = serializers.CharField(allow_null=True)
+    bp_at_40_minutes = serializers.CharField(allow_null=True)
+    bp_before_leaving = serializers.CharField(allow_null=True)
+    vitals_in_range_before_dose = serializers.BooleanField(allow_null=True)
+    vitals_in_range_before_leaving = serializers.BooleanField(allow_null=True)
+    sedation = serializers.BooleanField(allow_null=True)
+    dissociation = serializers.BooleanField(allow_null=True)
+    respiratory_depression = serializers.BooleanField(allow_null=True)
+    serious_adverse_events = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    filed_at = serializers.DateTimeField(allow_null=True)
+    missing = serializers.ListField(child=serializers.CharField())
+    is_complete = serializers.BooleanField()
 
 
 class SessionFilter(StrictFilterSet):
@@ -340,9 +469,14 @@ class SessionViewSet(
         "no_show": BOOKERS,
         "restore": (Role.CLINICIAN,),
         "check_in": CLINICAL,
-        "start": CLINICAL,
+        "waive": (Role.CLINICIAN,),
+        "dose": CLINICAL,
         "monitoring": CLINICAL,
         "discharge": CLINICAL,
+        "chart": CLINICAL,
+        "rems_form": CLINICAL,
+        "rems": CLINICAL,
+        "rems_filed": CLINICAL,
     }
 
     def get_queryset(self):
@@ -357,10 +491,13 @@ class SessionViewSet(
             "move": MoveInput,
             "cancel": CancelInput,
             "no_show": NoteInput,
-            "check_in": NoteInput,
-            "start": NoteInput,
+            "check_in": CheckInInput,
+            "waive": WaiveInput,
+            "dose": DoseInput,
             "monitoring": NoteInput,
-            "discharge": NoteInput,
+            "discharge": DischargeInput,
+            "rems": RemsInput,
+            "rems_filed": RemsFiledInput,
             "restore": ReasonInput,
         }.get(self.action, SessionSerializer)
 
@@ -415,22 +552,80 @@ class SessionViewSet(
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"], url_path="check-in")
     def check_in(self, request, pk=None, **kwargs):
-        return self._transition(request, Session.Status.CHECKED_IN)
+        """Check the patient in with the pre-session checklist (fasting, escort, weight,
+        pre-dose vitals, PHQ-9 where the clinic asks). Items may follow later."""
+        session = self.get_object()
+        data = dict(self._input(request))
+        services.session_check_in(session=session, by=request.user, **data)
+        return self._done(session)
 
-    @extend_schema(responses=SessionDetailSerializer)
+    @extend_schema(responses=ChartSerializer)
     @action(detail=True, methods=["post"])
-    def start(self, request, pk=None, **kwargs):
-        return self._transition(request, Session.Status.IN_PROGRESS)
+    def waive(self, request, pk=None, **kwargs):
+        """A clinician waives one checklist item, with a reason."""
+        session = self.get_object()
+        data = self._input(request)
+        services.checklist_waive(session=session, by=request.user, **data)
+        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+
+    @extend_schema(responses=ChartSerializer)
+    @action(detail=True, methods=["post"])
+    def dose(self, request, pk=None, **kwargs):
+        """Record the dose and start it (IV by weight; esketamine by devices with a lot
+        number). Outside the protocol's range: a clinician records it with a reason."""
+        session = self.get_object()
+        data = self._input(request)
+        services.dose_record(session=session, by=request.user, **data)
+        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
 
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])
     def monitoring(self, request, pk=None, **kwargs):
+        """The dose is complete: the patient is now under observation."""
         return self._transition(request, Session.Status.MONITORING)
 
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])
     def discharge(self, request, pk=None, **kwargs):
-        return self._transition(request, Session.Status.DISCHARGED)
+        """Refused, listing what is missing, until the minimum observation has passed,
+        vitals are in range or signed off, alerts are acknowledged and an escort is named."""
+        session = self.get_object()
+        data = self._input(request)
+        services.session_discharge(session=session, by=request.user, **data)
+        return self._done(session)
+
+    @extend_schema(responses=ChartSerializer)
+    @action(detail=True, methods=["get"])
+    def chart(self, request, pk=None, **kwargs):
+        """The whole chart: checklist, dose, vitals with the next due and overdue checks,
+        side effects, alerts, and what discharge still needs."""
+        session = self.get_object()
+        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+
+    @extend_schema(responses=RemsFormSerializer)
+    @action(detail=True, methods=["get"], url_path="rems-form")
+    def rems_form(self, request, pk=None, **kwargs):
+        """The esketamine REMS patient monitoring form, filled from the chart."""
+        session = self.get_object()
+        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+
+    @extend_schema(responses=RemsFormSerializer)
+    @action(detail=True, methods=["post"])
+    def rems(self, request, pk=None, **kwargs):
+        """Answer the REMS questions the chart does not already hold."""
+        session = self.get_object()
+        data = self._input(request)
+        services.rems_report_record(session=session, by=request.user, **data)
+        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+
+    @extend_schema(responses=RemsFormSerializer)
+    @action(detail=True, methods=["post"], url_path="rems-filed")
+    def rems_filed(self, request, pk=None, **kwargs):
+        """Mark the REMS form as filed (refused while any field is missing)."""
+        session = self.get_object()
+        data = self._input(request)
+        services.rems_form_mark_filed(session=session, by=request.user, **data)
+        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
 
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])

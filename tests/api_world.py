@@ -18,6 +18,19 @@ from .conftest import make_clinic, make_ready_patient
 ROLES = [r.value for r in StaffMembership.Role]
 
 
+def _chart_kinds():
+    from patients.models import QuestionnaireResponse
+    from scheduling.models import Alert, DoseAdministration, SideEffect, VitalSigns
+
+    return {
+        "vitals": (VitalSigns, "session__patient"),
+        "side-effects": (SideEffect, "session__patient"),
+        "doses": (DoseAdministration, "session__patient"),
+        "questionnaires": (QuestionnaireResponse, "patient"),
+        "alerts": (Alert, "patient"),
+    }
+
+
 @dataclass
 class World:
     clinic: Clinic
@@ -66,6 +79,13 @@ class World:
                 key: Session.objects.filter(course=course).order_by("number").first()
                 for key, course in self.courses.items()
             }
+        chart_kinds = _chart_kinds()
+        if kind in chart_kinds:
+            model, path = chart_kinds[kind]
+            return {
+                key: model.objects.filter(**{path: patient}).order_by("id").first()
+                for key, patient in (("own", p), ("other_patient", o), ("foreign", f))
+            }
         if kind == "contraindications":
             from patients.models import Contraindication
 
@@ -111,4 +131,26 @@ def build_world(now: dt.datetime) -> World:
             patient=patient, protocol=iv, start_date=start, preferred_weekdays=[0, 3],
             preferred_time=time, by=None, now=now,
         )  # fmt: skip
+    _chart_first_sessions(world)
     return world
+
+
+def _chart_first_sessions(world: World) -> None:
+    """Each course's first session charted to monitoring, with a high reading (an alert),
+    a side effect and a PHQ-9: chart records of every owner for the access tests."""
+    from scheduling.services import questionnaire_submit, side_effect_record, vitals_record
+
+    from .conftest import NORMAL_VITALS, chart_through
+
+    carers = {"own": "nurse", "other_patient": "nurse", "foreign": "other_clinic_clinician"}
+    for key, course in world.courses.items():
+        session = course.sessions.order_by("number").first()
+        nurse = world.users[carers[key]]
+        start = session.starts_at - dt.timedelta(minutes=15)
+        chart_through(session, nurse=nurse, start=start, to="monitoring")
+        later = session.starts_at + dt.timedelta(minutes=30)
+        vitals_record(session=session, by=nurse, timepoint="during", now=later,
+                      **{**NORMAL_VITALS, "systolic": 190})  # fmt: skip
+        side_effect_record(session=session, by=nurse, kind="nausea", severity="mild", now=later)
+        questionnaire_submit(patient=session.patient, kind="phq9", items=[0] * 9, by=nurse,
+                             session=session, now=later)  # fmt: skip

@@ -51,6 +51,8 @@ def grow(world, kind: str, n: int) -> None:
                                         route="iv", session_minutes=60,
                                         min_observation_minutes=30)  # fmt: skip
             ProtocolPhase.objects.create(protocol=p, order=1, name="x", periods=2)
+        elif kind in ("vitals", "side-effects", "doses", "questionnaires", "alerts"):
+            grow_chart(world, kind, tag)
         elif kind in ("courses", "sessions"):
             course = world.courses["other_patient"]
             if kind == "courses":
@@ -66,6 +68,43 @@ def grow(world, kind: str, n: int) -> None:
                                        ends_at=start + dt.timedelta(hours=1))  # fmt: skip
 
 
+def grow_chart(world, kind, tag):
+    from patients.models import QuestionnaireResponse
+    from scheduling.models import Alert, DoseAdministration, SideEffect, VitalSigns
+
+    nurse, now = world.users["nurse"], timezone.now()
+    session = world.courses["own"].sessions.order_by("number").first()
+    if kind == "vitals":
+        VitalSigns.objects.create(session=session, timepoint="during", measured_at=now,
+                                  systolic=120, diastolic=80, heart_rate=70, spo2=98,
+                                  recorded_by=nurse, recorded_at=now)  # fmt: skip
+    elif kind == "side-effects":
+        SideEffect.objects.create(session=session, kind="nausea", severity="mild", onset_at=now,
+                                  recorded_by=nurse, recorded_at=now)  # fmt: skip
+    elif kind == "questionnaires":
+        QuestionnaireResponse.objects.create(patient=world.patient, kind="gad7", items=[0] * 7,
+                                             total=0, band="minimal", completed_at=now,
+                                             recorded_at=now)  # fmt: skip
+    elif kind == "alerts":
+        vitals = VitalSigns.objects.filter(session=session).first()
+        Alert.objects.create(clinic=world.clinic, patient=world.patient, session=session,
+                             kind="vitals_threshold", vitals=vitals, message=tag,
+                             raised_at=now)  # fmt: skip
+    elif kind == "doses":
+        # One dose per session: give each new one a session of its own.
+        course = world.courses["own"]
+        start = now + dt.timedelta(days=500 + next(SERIAL))
+        extra = Session.objects.create(clinic=world.clinic, course=course, patient=world.patient,
+                                       number=5000 + next(SERIAL), starts_at=start,
+                                       ends_at=start + dt.timedelta(hours=1))  # fmt: skip
+        DoseAdministration.objects.create(session=extra, route="iv", drug="ketamine",
+                                          mg_per_kg="0.5", weight_kg="80", infusion_minutes=40,
+                                          total_mg="40", started_at=start,
+                                          ended_at=start + dt.timedelta(minutes=40),
+                                          administered_by=nurse, recorded_by=nurse,
+                                          recorded_at=start)  # fmt: skip
+
+
 def count_queries(client, url) -> int:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url, {"page_size": 200})
@@ -76,7 +115,7 @@ def count_queries(client, url) -> int:
 @pytest.mark.parametrize(
     "kind",
     ["clinics", "chairs", "patients", "contraindications", "screenings", "protocols",
-     "courses", "sessions"],
+     "courses", "sessions", "vitals", "side-effects", "doses", "questionnaires", "alerts"],
 )  # fmt: skip
 def test_list_queries_do_not_grow_with_the_rows(world, kind):
     client = world.client("clinician")

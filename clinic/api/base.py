@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import Http404, JsonResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -74,6 +76,7 @@ class StrictBooleanField(forms.TypedChoiceField):
 MAX_ID = 2**63 - 1  # the largest id a 64-bit primary key holds
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(filters.Filter):
     """`true` or `false`; anything else is a 400 rather than silently no filter."""
 
@@ -137,6 +140,58 @@ class StrictFilterSet(filters.FilterSet):
 
 class FilterBackend(filters.DjangoFilterBackend):
     filterset_base = StrictFilterSet
+
+
+# JSON types each kind of field takes, as the schema documents them. DRF would coerce
+# 12 to "12" or "true" to True; a client sending the wrong type has a bug worth hearing of.
+_JSON_TYPES = [
+    (serializers.BooleanField, (bool,)),
+    (serializers.IntegerField, (int,)),
+    (serializers.FloatField, (int, float)),
+    (serializers.DecimalField, (str,)),
+    (serializers.DateTimeField, (str,)),
+    (serializers.DateField, (str,)),
+    (serializers.TimeField, (str,)),
+    (serializers.CharField, (str,)),
+    (serializers.ListField, (list,)),
+]
+
+
+class StrictTypesMixin:
+    """Refuse a value of the wrong JSON type, naming the field, before DRF coerces it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in self.fields.items():
+                value = data.get(field.source if field.source != "*" else name, None)
+                value = data.get(name, value)
+                if field.read_only or value is None or name not in data:
+                    continue
+                for kind, types in _JSON_TYPES:
+                    if isinstance(field, kind):
+                        wrong = not isinstance(value, types) or (
+                            bool not in types and isinstance(value, bool)
+                        )
+                        if wrong:
+                            errors[name] = [f"Expected a {_type_name(types)}."]
+                        break
+            if errors:
+                raise exceptions.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def _type_name(types) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "list"}
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+class InputSerializer(StrictTypesMixin, serializers.Serializer):
+    """Base for request bodies."""
+
+
+class ModelSerializer(StrictTypesMixin, serializers.ModelSerializer):
+    """Base for model serializers that also take input."""
 
 
 def not_found(request, exception=None):

@@ -1,23 +1,23 @@
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, viewsets
 
 from clinic.models import Chair, Clinic, Closure, OpeningHours
 
-from .base import PATIENT, STAFF, Role, ScopedMixin
+from .base import PATIENT, STAFF, ModelSerializer, Role, ScopedMixin
 
 
-class OpeningHoursSerializer(serializers.ModelSerializer):
+class OpeningHoursSerializer(ModelSerializer):
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
 
-class ClosureSerializer(serializers.ModelSerializer):
+class ClosureSerializer(ModelSerializer):
     class Meta:
         model = Closure
         fields = ["start_date", "end_date", "reason"]
 
 
-class ClinicSerializer(serializers.ModelSerializer):
+class ClinicSerializer(ModelSerializer):
     opening_hours = OpeningHoursSerializer(many=True, read_only=True)
     closures = ClosureSerializer(many=True, read_only=True)
 
@@ -63,7 +63,7 @@ class ClinicViewSet(
         return self.scope(Clinic.objects.prefetch_related("opening_hours", "closures")).distinct()
 
 
-class ChairSerializer(serializers.ModelSerializer):
+class ChairSerializer(ModelSerializer):
     class Meta:
         model = Chair
         fields = ["id", "clinic", "name", "is_active"]

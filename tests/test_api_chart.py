@@ -1,0 +1,172 @@
+"""The chart through the API: the nurse's session from check-in to discharge."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from scheduling.models import Alert, Session, VitalSigns
+
+from .conftest import NORMAL_VITALS
+
+MIN = dt.timedelta(minutes=1)
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def nurse(staff):
+    return api(staff["nurse"])
+
+
+@pytest.fixture
+def clinician(staff):
+    return api(staff["clinician"])
+
+
+def check_in(client, session):
+    response = client.post(f"/api/v1/sessions/{session.pk}/check-in/", {
+        "fasting_confirmed": True, "escort_confirmed": True, "escort_name": "B. Friend",
+        "weight_kg": "70.0",
+    }, format="json")  # fmt: skip
+    assert response.status_code == 200, response.json()
+
+
+def vitals(session, timepoint, **values):
+    return {"session": session.pk, "timepoint": timepoint, **{**NORMAL_VITALS, **values}}
+
+
+def test_a_nurse_charts_an_iv_session_through_the_api(iv_session, nurse, clinician):
+    s = iv_session
+    url = f"/api/v1/sessions/{s.pk}"
+    with time_machine.travel(s.starts_at - 10 * MIN, tick=False) as clock:
+        checked = nurse.post(f"{url}/check-in/", {
+            "fasting_confirmed": True, "escort_confirmed": True, "escort_name": "A. Friend",
+            "weight_kg": "80.0", "pre_dose_vitals": NORMAL_VITALS,
+        }, format="json")  # fmt: skip
+        assert checked.status_code == 200, checked.json()
+        assert checked.json()["status"] == Session.Status.CHECKED_IN
+
+        clock.shift(10 * MIN)
+        chart = nurse.post(f"{url}/dose/", {}, format="json")
+        assert chart.status_code == 200, chart.json()
+        dose = chart.json()["dose"]
+        assert (dose["mg_per_kg"], dose["weight_kg"], dose["total_mg"]) == ("0.50", "80.0", "40.0")
+
+        clock.shift(20 * MIN)
+        high = nurse.post("/api/v1/vitals/", vitals(s, "during", systolic=185), format="json")
+        assert high.status_code == 201, high.json()
+        open_alerts = nurse.get("/api/v1/alerts/", {"open": "true", "session": s.pk}).json()
+        assert [a["kind"] for a in open_alerts["results"]] == [Alert.Kind.VITALS_THRESHOLD]
+
+        clock.shift(25 * MIN)
+        assert nurse.post(f"{url}/monitoring/", {}, format="json").status_code == 200
+        nurse.post("/api/v1/vitals/", vitals(s, "post_dose_40"), format="json")
+        early = nurse.post(f"{url}/discharge/", {}, format="json")
+        assert early.status_code == 400
+        assert set(early.json()["errors"]) >= {"observation", "alerts"}
+
+        clock.shift(60 * MIN)
+        alert_id = open_alerts["results"][0]["id"]
+        ack = clinician.post(f"/api/v1/alerts/{alert_id}/acknowledge/", {"note": "Rechecked"},
+                             format="json")  # fmt: skip
+        assert ack.status_code == 200 and ack.json()["is_open"] is False
+        nurse.post("/api/v1/vitals/", vitals(s, "pre_discharge"), format="json")
+        done = nurse.post(f"{url}/discharge/", {}, format="json")
+        assert done.status_code == 200, done.json()
+        assert done.json()["status"] == Session.Status.DISCHARGED
+
+
+def test_an_impossible_vital_is_a_400_naming_the_field_and_nothing_is_written(iv_session, nurse):
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        check_in(nurse, iv_session)
+        before = VitalSigns.objects.count()
+        response = nurse.post(
+            "/api/v1/vitals/", vitals(iv_session, "pre_dose", systolic=400), format="json"
+        )
+        assert response.status_code == 400
+        assert "systolic" in response.json()["errors"]
+        assert VitalSigns.objects.count() == before
+
+
+def test_vitals_are_amended_never_edited_or_deleted(iv_session, nurse):
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        check_in(nurse, iv_session)
+        first = nurse.post("/api/v1/vitals/", vitals(iv_session, "pre_dose", heart_rate=130),
+                           format="json").json()  # fmt: skip
+        assert nurse.patch(f"/api/v1/vitals/{first['id']}/", {"heart_rate": 80},
+                           format="json").status_code == 405  # fmt: skip
+        assert nurse.delete(f"/api/v1/vitals/{first['id']}/").status_code == 405
+        fix = nurse.post("/api/v1/vitals/", {
+            **vitals(iv_session, "pre_dose", heart_rate=80), "amends": first["id"],
+            "amendment_reason": "Typed 130 for 80",
+        }, format="json")  # fmt: skip
+        assert fix.status_code == 201, fix.json()
+        original = nurse.get(f"/api/v1/vitals/{first['id']}/").json()
+        assert original["heart_rate"] == 130 and original["amended_by"] == fix.json()["id"]
+
+
+def test_side_effects_cannot_be_deleted_through_the_api(iv_session, nurse):
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        check_in(nurse, iv_session)
+        created = nurse.post("/api/v1/side-effects/", {
+            "session": iv_session.pk, "kind": "nausea", "severity": "mild",
+        }, format="json")  # fmt: skip
+        assert created.status_code == 201, created.json()
+        effect = created.json()["id"]
+        assert nurse.delete(f"/api/v1/side-effects/{effect}/").status_code == 405
+        assert nurse.put(f"/api/v1/side-effects/{effect}/", {}, format="json").status_code == 405
+
+
+def test_the_front_desk_cannot_chart(iv_session, staff):
+    desk = api(staff["front_desk"])
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        response = desk.post("/api/v1/vitals/", vitals(iv_session, "pre_dose"), format="json")
+        assert response.status_code == 403
+        assert desk.get(f"/api/v1/sessions/{iv_session.pk}/chart/").status_code == 403
+
+
+def test_a_patient_fills_in_their_own_phq9_and_item_9_alerts(iv_session, staff):
+    from django.contrib.auth import get_user_model
+
+    patient = iv_session.patient
+    patient.user = get_user_model().objects.create_user("pat", password="x-test-only-9")
+    patient.save()
+    client = api(patient.user)
+    response = client.post("/api/v1/questionnaires/", {
+        "patient": patient.pk, "kind": "phq9", "items": [1, 1, 1, 1, 1, 1, 1, 1, 1],
+    }, format="json")  # fmt: skip
+    assert response.status_code == 201, response.json()
+    assert (response.json()["total"], response.json()["band"]) == (9, "mild")
+    assert Alert.objects.filter(patient=patient, kind=Alert.Kind.PHQ9_ITEM9).count() == 1
+    assert client.get("/api/v1/questionnaires/").json()["count"] == 1
+
+
+def test_a_patient_cannot_fill_in_anothers_phq9(iv_session, clinic):
+    from django.contrib.auth import get_user_model
+
+    from .conftest import make_ready_patient
+
+    other = make_ready_patient(clinic, "OTHER")
+    other.user = get_user_model().objects.create_user("other", password="x-test-only-9")
+    other.save()
+    response = api(other.user).post("/api/v1/questionnaires/", {
+        "patient": iv_session.patient.pk, "kind": "phq9", "items": [0] * 9,
+    }, format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert "patient" in response.json()["errors"]
+
+
+def test_bad_phq9_items_are_named(iv_session, nurse):
+    response = nurse.post("/api/v1/questionnaires/", {
+        "patient": iv_session.patient.pk, "kind": "phq9", "items": [0, 1, 2, 3, 4, 0, 0, 0, 0],
+    }, format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert "items.4" in response.json()["errors"]
