@@ -7,7 +7,7 @@ from rest_framework.routers import DefaultRouter
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
-from scheduling.api import CourseViewSet, ProtocolViewSet, SessionViewSet
+from scheduling.api import CourseViewSet, DayBoardViewSet, ProtocolViewSet, SessionViewSet
 from scheduling.api_chart import (
     AlertViewSet,
     DoseViewSet,
@@ -28,6 +28,7 @@ router.register("screenings", ScreeningViewSet, basename="screening")
 router.register("protocols", ProtocolViewSet, basename="protocol")
 router.register("courses", CourseViewSet, basename="course")
 router.register("sessions", SessionViewSet, basename="session")
+router.register("day-board", DayBoardViewSet, basename="day-board")
 router.register("vitals", VitalSignsViewSet, basename="vitals")
 router.register("side-effects", SideEffectViewSet, basename="side-effect")
 router.register("doses", DoseViewSet, basename="dose")

@@ -7,7 +7,7 @@ field (clinic.api.base.exception_handler), exactly as for malformed input.
 from django.db.models import Count, Q
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from clinic.api.base import (
     CLINICAL,
+    MAX_ID,
     PATIENT,
     STAFF,
     IdField,
@@ -638,3 +639,84 @@ class SessionViewSet(
 
 
 __all__ = ["CourseViewSet", "ProtocolViewSet", "SessionViewSet"]
+
+
+# --- The day board ----------------------------------------------------------------------
+
+
+class BoardPatientSerializer(ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "first_name", "last_name"]
+        read_only_fields = fields
+
+
+class BoardSessionSerializer(ModelSerializer):
+    patient = BoardPatientSerializer()
+    chair_name = serializers.CharField(source="chair.name", allow_null=True, default=None)
+    protocol = serializers.CharField(source="course.protocol.name")
+    local_start = serializers.SerializerMethodField()
+    latest_vitals = VitalSignsSerializer(allow_null=True)
+    open_alerts = AlertSerializer(many=True)
+
+    class Meta:
+        model = Session
+        fields = [
+            "id", "course", "number", "status", "starts_at", "ends_at", "local_start", "chair",
+            "chair_name", "protocol", "patient", "latest_vitals", "open_alerts",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_local_start(self, obj) -> str:
+        return obj.starts_at.astimezone(self.context["tz"]).isoformat()
+
+
+class BoardChairSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class DayBoardSerializer(serializers.Serializer):
+    clinic = serializers.IntegerField(source="clinic.id")
+    day = serializers.DateField()
+    chairs = BoardChairSerializer(many=True)
+    sessions = serializers.SerializerMethodField()
+
+    @extend_schema_field(BoardSessionSerializer(many=True))
+    def get_sessions(self, board):
+        return BoardSessionSerializer(
+            board.sessions, many=True, context={"tz": board.clinic.tz}
+        ).data
+
+
+class DayBoardQuery(serializers.Serializer):  # query strings: text, parsed by the fields
+    clinic = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    date = serializers.DateField(required=False, help_text="Local date; today by default.")
+
+
+class DayBoardViewSet(ScopedMixin, viewsets.GenericViewSet):
+    clinic_field = "id"
+
+    """The front desk's day: chairs, and each session with patient, chair, latest vitals
+    and open alerts."""
+
+    roles = {"list": STAFF}
+    serializer_class = DayBoardSerializer
+    pagination_class = None
+    filter_backends: list = []
+
+    def get_queryset(self):
+        from clinic.models import Clinic
+
+        return self.scope(Clinic.objects.all())
+
+    @extend_schema(parameters=[DayBoardQuery], responses=DayBoardSerializer)
+    def list(self, request, *args, **kwargs):
+        query = DayBoardQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        clinic = self.get_queryset().filter(pk=query.validated_data["clinic"]).first()
+        if clinic is None:
+            raise serializers.ValidationError({"clinic": ["Not one of your clinics."]})
+        day = query.validated_data.get("date") or clinic.local_today()
+        board = selectors.day_board(clinic=clinic, day=day)
+        return Response(DayBoardSerializer(board).data)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
-from clinic.models import Clinic
+from clinic.models import Chair, Clinic
 from clinic.selectors import chairs_active, clinic_calendar
 
 from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their own module)
@@ -128,3 +128,53 @@ def slots_free(
                     if len(slots) >= limit:
                         return slots
     return slots
+
+
+@dataclass
+class DayBoard:
+    clinic: Clinic
+    day: dt.date
+    chairs: list
+    sessions: list  # each with .latest_vitals (or None) and .open_alerts (a list)
+
+
+def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
+    """One clinic's day: its chairs, and every session starting that local day with its
+    patient, chair, protocol, latest current vitals and open alerts.
+
+    Four queries whatever the day holds: chairs, sessions (joined), the latest vitals by
+    id (one correlated subquery per session, on the (session, measured_at) index), and
+    the open alerts.
+    """
+    from django.db.models import OuterRef, Prefetch, Subquery
+
+    from .models import Alert, VitalSigns
+
+    tz = clinic.tz
+    start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    latest = (
+        VitalSigns.objects.filter(session=OuterRef("pk"), amended_by__isnull=True)
+        .order_by("-measured_at", "-id")
+        .values("id")[:1]
+    )
+    sessions = list(
+        Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
+        .select_related("patient", "chair", "course__protocol")
+        .annotate(latest_vitals_id=Subquery(latest))
+        .prefetch_related(
+            Prefetch(
+                "alerts",
+                queryset=Alert.objects.filter(acknowledged_at__isnull=True).order_by("raised_at"),
+                to_attr="open_alerts",
+            )
+        )
+        .order_by("starts_at", "chair__name", "id")
+    )
+    vitals = VitalSigns.objects.in_bulk(
+        [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
+    )
+    for s in sessions:
+        s.latest_vitals = vitals.get(s.latest_vitals_id)
+    chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id"))
+    return DayBoard(clinic=clinic, day=day, chairs=chairs, sessions=sessions)

@@ -1,0 +1,116 @@
+"""The day board: one clinic's day, with latest vitals and open alerts, in a fixed number
+of queries."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from scheduling.models import Alert, Session, VitalSigns
+from scheduling.selectors import day_board
+
+from .api_world import build_world
+
+
+@pytest.fixture
+def world(db):
+    return build_world(timezone.now())
+
+
+def board_day(world):
+    first = world.courses["own"].sessions.order_by("number").first()
+    return first, first.starts_at.astimezone(world.clinic.tz).date()
+
+
+def test_the_board_shows_the_days_sessions_with_latest_vitals_and_open_alerts(world):
+    first, day = board_day(world)
+    response = world.client("front_desk").get(
+        "/api/v1/day-board/", {"clinic": world.clinic.pk, "date": day.isoformat()}
+    )
+    assert response.status_code == 200, response.json()
+    board = response.json()
+    assert [c["name"] for c in board["chairs"]] == ["Chair 1", "Chair 2", "Chair 3"]
+    rows = {row["id"]: row for row in board["sessions"]}
+    assert first.pk in rows
+    assert all(row["local_start"][:10] == day.isoformat() for row in rows.values())
+    row = rows[first.pk]
+    latest = VitalSigns.objects.filter(session=first).order_by("-measured_at").first()
+    assert row["latest_vitals"]["id"] == latest.pk and row["latest_vitals"]["systolic"] == 190
+    assert [a["kind"] for a in row["open_alerts"]] == [Alert.Kind.VITALS_THRESHOLD]
+    assert row["patient"]["last_name"] == world.patient.last_name
+    assert world.foreign_patient.pk not in {r["patient"]["id"] for r in rows.values()}
+
+
+def test_a_corrected_reading_is_not_the_latest(world):
+    from scheduling.services import vitals_record
+
+    from .conftest import NORMAL_VITALS
+
+    first, _ = board_day(world)
+    wrong = VitalSigns.objects.filter(session=first).order_by("-measured_at").first()
+    fixed = vitals_record(session=first, by=world.users["nurse"], timepoint=wrong.timepoint,
+                          amends=wrong, amendment_reason="typo", now=wrong.measured_at,
+                          **NORMAL_VITALS)  # fmt: skip
+    board = day_board(clinic=world.clinic, day=first.starts_at.astimezone(world.clinic.tz).date())
+    (mine,) = [s for s in board.sessions if s.pk == first.pk]
+    assert mine.latest_vitals.pk == fixed.pk
+
+
+def test_another_clinics_board_is_refused(world):
+    _, day = board_day(world)
+    response = world.client("front_desk").get(
+        "/api/v1/day-board/", {"clinic": world.other_clinic.pk, "date": day.isoformat()}
+    )
+    assert response.status_code == 400 and "clinic" in response.json()["errors"]
+    assert (
+        world.client("patient").get("/api/v1/day-board/", {"clinic": world.clinic.pk}).status_code
+        == 403
+    )
+
+
+def _fill(world, day, n):
+    """n more sessions that day, each with three vitals readings and an open alert."""
+    from clinic.models import Chair
+
+    nurse = world.users["nurse"]
+    course = world.courses["other_patient"]
+    base = dt.datetime.combine(day, dt.time(8), tzinfo=world.clinic.tz)
+    count = Session.objects.count()
+    for i in range(n):
+        chair = Chair.objects.create(clinic=world.clinic, name=f"Load {count}-{i}")
+        start = base + dt.timedelta(minutes=i)
+        s = Session.objects.create(clinic=world.clinic, course=course, patient=world.other_patient,
+                                   chair=chair, number=9000 + count + i, starts_at=start,
+                                   ends_at=start + dt.timedelta(hours=1))  # fmt: skip
+        for k in range(3):
+            v = VitalSigns.objects.create(session=s, timepoint="during", measured_at=start +
+                                          dt.timedelta(minutes=10 * k), systolic=120 + k,
+                                          diastolic=80, heart_rate=70, spo2=98,
+                                          recorded_by=nurse, recorded_at=start)  # fmt: skip
+        Alert.objects.create(
+            clinic=world.clinic, patient=world.other_patient, session=s,
+            kind="vitals_threshold", vitals=v, message="x", raised_at=start,
+        )  # fmt: skip
+
+
+def _queries(world, day) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        board = day_board(clinic=world.clinic, day=day)
+        for s in board.sessions:  # everything the board shows, touched
+            _ = (
+                s.patient.last_name, s.chair and s.chair.name, s.course.protocol.name,
+                s.latest_vitals and s.latest_vitals.systolic, [a.kind for a in s.open_alerts],
+            )  # fmt: skip
+    return len(ctx.captured_queries)
+
+
+def test_the_board_asks_the_database_the_same_number_of_times_at_two_sizes(world):
+    _, day = board_day(world)
+    _fill(world, day, 5)
+    small = _queries(world, day)
+    _fill(world, day, 45)
+    large = _queries(world, day)
+    assert large == small <= 4
+    assert len(day_board(clinic=world.clinic, day=day).sessions) >= 50
