@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "axes",
     "simple_history",
     "phonenumber_field",
+    "django_htmx",
     "clinic",
     "patients",
     "scheduling",
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records who made each change in the history tables (django-simple-history).
     "simple_history.middleware.HistoryRequestMiddleware",
