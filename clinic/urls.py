@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from scheduling import views as scheduling_views
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", scheduling_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("reminders/", include("scheduling.reminder_urls")),
 ]

@@ -84,6 +84,20 @@ class Session(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Response(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # The patient's answer to the confirm-or-cancel reminder, for this session time
+    # (a move clears it). Written by scheduling.services.session_respond.
+    patient_response = models.CharField(
+        max_length=20, choices=Response.choices, blank=True, help_text="Patient's answer."
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    # Minimal marker for the esketamine REMS monitoring form: filed or not. The staff
+    # notice "REMS form due" looks for discharged sessions where this is empty.
+    rems_form_filed_at = models.DateTimeField("REMS form filed at", null=True, blank=True)
+
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [
