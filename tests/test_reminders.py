@@ -390,6 +390,36 @@ def test_two_sweeps_never_claim_the_same_reminder(patient):
     ).distinct().count() == len(first_sweep)
 
 
+def test_a_session_cancelled_between_the_batch_read_and_the_send_is_not_sent(patient):
+    from scheduling.services import reminders as svc
+
+    s1 = first(start(patient))
+    now = at(2027, 1, 2, 10)
+    (token,) = reminders_dispatch_due(now=now)
+    real = svc._skip_reason_at_send
+
+    def cancelled_meanwhile(reminder, session, now):
+        # The batch read the session as booked; it is cancelled before the send.
+        Session.objects.filter(pk=session.pk).update(status=Session.Status.CANCELLED)
+        return real(reminder, session, now)
+
+    with mock.patch.object(svc, "_skip_reason_at_send", side_effect=cancelled_meanwhile):
+        outcome = reminders_send_batch(claim_token=token, now=now)
+
+    assert outcome == {"skipped": 2}
+    assert mail.outbox == [] and LocmemSmsBackend.outbox == []
+    assert {r.skip_reason for r in rows(s1, kind=K.CONFIRM).values()} == {"session_cancelled"}
+
+
+def test_the_sweep_runs_every_minute_from_beat_and_nothing_waits_in_the_broker():
+    from clinic.celery import app
+
+    sweep = app.conf.beat_schedule["reminders-dispatch-due"]
+    assert sweep["task"] == "scheduling.tasks.reminders_dispatch_due"
+    assert sweep["schedule"] == 60.0
+    assert "eta" not in sweep["options"] and "countdown" not in sweep["options"]
+
+
 def test_a_batch_run_twice_sends_each_reminder_once(patient):
     start(patient)
     now = at(2027, 1, 2, 10)

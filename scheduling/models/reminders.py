@@ -202,7 +202,10 @@ class Reminder(models.Model):
         QUIET_HOURS_TOO_LATE = "quiet_hours_too_late", "Quiet hours end too late to be useful"
         TOO_LATE = "too_late", "Its useful time had passed when it came to be sent"
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="reminders")
+    # No index of its own: the unique (session, kind, channel) constraint serves lookups.
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=20, choices=ReminderKind.choices)
     channel = models.CharField(max_length=10, choices=ReminderChannel.choices)
@@ -237,9 +240,12 @@ class Reminder(models.Model):
                 condition=Q(status="skipped") | Q(skip_reason=""),
                 name="reminder_skip_reason_only_when_skipped",
             ),
+            # A claim token exists exactly while a row is being sent, so the token alone
+            # identifies a live claim.
             models.CheckConstraint(
-                condition=~Q(status="sending") | Q(claim_token__isnull=False),
-                name="reminder_sending_has_claim",
+                condition=Q(status="sending", claim_token__isnull=False)
+                | (~Q(status="sending") & Q(claim_token__isnull=True)),
+                name="reminder_claim_token_only_while_sending",
             ),
         ]
         indexes = [
@@ -258,8 +264,11 @@ class Reminder(models.Model):
                 condition=Q(status="sending"),
                 name="reminder_sending_since_idx",
             ),
-            models.Index(fields=["provider_message_id"], name="reminder_provider_id_idx"),
-            models.Index(fields=["clinic", "status", "due_at"], name="reminder_clinic_status_idx"),
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="reminder_provider_id_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -226,22 +226,32 @@ def _enqueue(task_name: str, kwargs: dict) -> bool:
 # --- Claiming ------------------------------------------------------------------------------
 
 
-def reminder_claim(*, reminder_ids: Sequence[int], now: dt.datetime) -> uuid.UUID | None:
-    """Claim these reminders if they are still pending and due; None if none were.
+def reminder_claim(*, now: dt.datetime, limit: int) -> tuple[uuid.UUID | None, int]:
+    """Claim up to `limit` due pending reminders, oldest first, in the caller's
+    transaction: (claim token, how many), or (None, 0) when nothing is due.
 
-    One conditional UPDATE: a row another sweep claimed first no longer matches, so no
-    row is ever claimed twice, whatever the isolation level."""
+    The rows are read FOR UPDATE SKIP LOCKED (PostgreSQL) and re-checked under their
+    lock, so two sweeps running at once claim disjoint rows; then one UPDATE marks them
+    sending with a fresh claim token. On SQLite the write transaction already excludes
+    a second sweep."""
+    ids = list(
+        Reminder.objects.select_for_update(skip_locked=True)
+        .filter(status=R.PENDING, due_at__lte=now)
+        .order_by("due_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return None, 0
     token = uuid.uuid4()
-    claimed = Reminder.objects.filter(
-        id__in=reminder_ids, status=R.PENDING, due_at__lte=now
-    ).update(
+    # By id alone: the rows are locked by this transaction and known to be pending.
+    claimed = Reminder.objects.filter(id__in=ids).update(
         status=R.SENDING,
         claim_token=token,
         claimed_at=now,
         attempts=F("attempts") + 1,
         updated_at=now,
     )
-    return token if claimed else None
+    return token, claimed
 
 
 def _release_unqueued(token: uuid.UUID) -> None:
@@ -295,21 +305,21 @@ def reminders_dispatch_due(
     limit = limit or settings.REMINDER_SWEEP_LIMIT
     batch_size = batch_size or settings.REMINDER_BATCH_SIZE
     reminders_reclaim_stuck(now=now)
-    ids = list(
-        Reminder.objects.filter(status=R.PENDING, due_at__lte=now)
-        .order_by("due_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    tokens = []
-    for start in range(0, len(ids), batch_size):
+    tokens: list[uuid.UUID] = []
+    total = 0
+    while total < limit:
         with transaction.atomic():
-            token = reminder_claim(reminder_ids=ids[start : start + batch_size], now=now)
+            token, claimed = reminder_claim(now=now, limit=min(batch_size, limit - total))
             if token is not None:
                 transaction.on_commit(partial(_enqueue_batch, token))
-        if token is not None:
-            tokens.append(token)
+        if token is None:
+            break
+        tokens.append(token)
+        total += claimed
+        if claimed < batch_size:
+            break
     if tokens:
-        logger.info("claimed %s reminder batches (%s due)", len(tokens), len(ids))
+        logger.info("claimed %s reminders in %s batches", total, len(tokens))
     return tokens
 
 
@@ -376,12 +386,14 @@ class _Sender:
 
     def send_sms(self, *, to: str, message: Message) -> str:
         if self._sms is None:
-            self._sms = get_sms_backend()
-        from django.urls import reverse
+            from django.urls import reverse
 
-        callback = settings.SITE_URL + reverse("reminders:sms_status")
+            self._sms = get_sms_backend()
+            self._callback = settings.SITE_URL + reverse("reminders:sms_status")
         try:
-            return self._sms.send(SmsMessage(to=to, body=message.text, status_callback=callback))
+            return self._sms.send(
+                SmsMessage(to=to, body=message.text, status_callback=self._callback)
+            )
         except SmsError as exc:
             raise TransportError(str(exc), transient=exc.transient) from exc
 
@@ -424,6 +436,117 @@ def _skip_reason_at_send(reminder: Reminder, session: Session, now: dt.datetime)
     return ""
 
 
+_SEND_RELATED = ("session__patient", "session__clinic", "session__course__protocol")
+
+
+def _claimed(reminder_id: int, claim_token: uuid.UUID):
+    # The token alone says the row is being sent (a check constraint); leaving the
+    # status out also keeps PostgreSQL on the primary key, not the "sending" index.
+    return Reminder.objects.filter(pk=reminder_id, claim_token=claim_token)
+
+
+class _Changed(Exception):
+    """The row or its session changed after the batch was read."""
+
+
+_MARK_SENT_SQL = None
+
+
+def _mark_sent(
+    *, reminder_id: int, claim_token: uuid.UUID, now: dt.datetime, message_id: str
+) -> bool:
+    """Mark a claimed reminder sent, in the caller's transaction, if it still holds the
+    claim and its session is still booked at the time it was planned for.
+
+    One statement, so the hot path costs one round trip: the UPDATE takes the row's lock
+    (a cancellation that comes now waits for our commit) and PostgreSQL re-checks the
+    claim on the row's latest version if another transaction changed it meanwhile. Plain
+    SQL rather than the ORM because this runs once per message (see the benchmark)."""
+    global _MARK_SENT_SQL
+    if _MARK_SENT_SQL is None:
+        r, s = Reminder._meta.db_table, Session._meta.db_table
+        _MARK_SENT_SQL = (
+            f"UPDATE {r} SET status = %s, sent_at = %s, claim_token = NULL, "
+            f"provider_message_id = %s, last_error = '', updated_at = %s FROM {s} "
+            f"WHERE {r}.id = %s AND {r}.claim_token = %s "
+            f"AND {s}.id = {r}.session_id AND {s}.status = %s "
+            f"AND {s}.starts_at = {r}.session_starts_at"
+        )
+    token = claim_token if connection.features.has_native_uuid_field else claim_token.hex
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_SENT_SQL,
+            [R.SENT, now, message_id, now, reminder_id, token, Session.Status.BOOKED],
+        )
+        return cursor.rowcount == 1
+
+
+def _send_loaded(
+    reminder: Reminder, *, claim_token: uuid.UUID, now: dt.datetime, sender: _Sender
+) -> str:
+    """Send one reminder read with its session, patient, clinic and protocol."""
+    session = reminder.session
+    reason = _skip_reason_at_send(reminder, session, now)
+    if reason:
+        skipped = _claimed(reminder.pk, claim_token).update(
+            status=R.SKIPPED, skip_reason=reason, claim_token=None, updated_at=now
+        )
+        return "skipped" if skipped else "not_claimed"
+    patient, clinic = session.patient, session.clinic
+    policy, templates = sender.clinic_settings(clinic.pk)
+    try:
+        message = reminder_render(
+            kind=reminder.kind,
+            channel=reminder.channel,
+            template=templates.get((reminder.kind, reminder.channel)),
+            context=reminder_context(
+                kind=reminder.kind,
+                clinic=clinic,
+                sender_name=policy.sender_name,
+                first_name=patient.first_name,
+                tz=zoneinfo.ZoneInfo(patient.timezone or clinic.timezone),
+                protocol=session.course.protocol,
+                session_id=session.pk,
+                starts_at=session.starts_at,
+            ),
+        )
+    except ReminderContentError as exc:
+        return _reminder_fail(
+            reminder_id=reminder.pk,
+            claim_token=claim_token,
+            error=str(exc),
+            transient=False,
+            now=now,
+        )
+    email = reminder.channel == ReminderChannel.EMAIL
+    message_id = _message_id(reminder) if email else ""
+    try:
+        # Marked sent first, committed when the transport returns: the commit is the next
+        # thing after the provider accepts the message. If the transport raises, the
+        # mark is rolled back with it.
+        with transaction.atomic():
+            if not _mark_sent(
+                reminder_id=reminder.pk, claim_token=claim_token, now=now, message_id=message_id
+            ):
+                raise _Changed
+            if email:
+                sender.send_email(to=patient.email, message=message, message_id=message_id)
+            else:
+                provider_id = sender.send_sms(to=str(patient.phone), message=message)
+                Reminder.objects.filter(pk=reminder.pk).update(provider_message_id=provider_id)
+    except _Changed:
+        return "changed"
+    except TransportError as exc:
+        return _reminder_fail(
+            reminder_id=reminder.pk,
+            claim_token=claim_token,
+            error=str(exc),
+            transient=exc.transient,
+            now=now,
+        )
+    return "sent"
+
+
 def reminder_send(
     *,
     reminder_id: int,
@@ -437,72 +560,20 @@ def reminder_send(
     own_sender = sender is None
     sender = sender or _Sender()
     try:
-        with transaction.atomic():
-            reminder = (
-                Reminder.objects.select_for_update(of=("self",))
-                .select_related("session__patient", "session__clinic", "session__course__protocol")
-                .filter(pk=reminder_id)
-                .first()
-            )
-            if reminder is None or reminder.status != R.SENDING:
+        reminder = _claimed(reminder_id, claim_token).select_related(*_SEND_RELATED).first()
+        if reminder is None:
+            return "not_claimed"
+        outcome = _send_loaded(reminder, claim_token=claim_token, now=now, sender=sender)
+        if outcome == "changed":
+            # The session changed between the read and the mark: read it again; the
+            # skip reason now shows (cancelled, moved), or the claim is gone.
+            reminder = _claimed(reminder_id, claim_token).select_related(*_SEND_RELATED).first()
+            if reminder is None:
                 return "not_claimed"
-            if reminder.claim_token != claim_token:
+            outcome = _send_loaded(reminder, claim_token=claim_token, now=now, sender=sender)
+            if outcome == "changed":  # changed again: leave it for the claim timeout
                 return "not_claimed"
-            session = reminder.session
-            reason = _skip_reason_at_send(reminder, session, now)
-            if reason:
-                reminder.status, reminder.skip_reason = R.SKIPPED, reason
-                reminder.claim_token = None
-                reminder.save(update_fields=["status", "skip_reason", "claim_token", "updated_at"])
-                return "skipped"
-            patient, clinic = session.patient, session.clinic
-            policy, templates = sender.clinic_settings(clinic.pk)
-            message = reminder_render(
-                kind=reminder.kind,
-                channel=reminder.channel,
-                template=templates.get((reminder.kind, reminder.channel)),
-                context=reminder_context(
-                    kind=reminder.kind,
-                    clinic=clinic,
-                    sender_name=policy.sender_name,
-                    first_name=patient.first_name,
-                    tz=zoneinfo.ZoneInfo(patient.timezone or clinic.timezone),
-                    protocol=session.course.protocol,
-                    session_id=session.pk,
-                    starts_at=session.starts_at,
-                ),
-            )
-            # Written first, committed when the transport returns: the commit is the
-            # next thing after the provider accepts the message.
-            reminder.status, reminder.sent_at = R.SENT, now
-            reminder.claim_token, reminder.last_error = None, ""
-            if reminder.channel == ReminderChannel.EMAIL:
-                reminder.provider_message_id = _message_id(reminder)
-                reminder.save()
-                sender.send_email(
-                    to=patient.email, message=message, message_id=reminder.provider_message_id
-                )
-            else:
-                reminder.save()
-                provider_id = sender.send_sms(to=str(patient.phone), message=message)
-                Reminder.objects.filter(pk=reminder.pk).update(provider_message_id=provider_id)
-        return "sent"
-    except ReminderContentError as exc:
-        return _reminder_fail(
-            reminder_id=reminder_id,
-            claim_token=claim_token,
-            error=str(exc),
-            transient=False,
-            now=now,
-        )
-    except TransportError as exc:
-        return _reminder_fail(
-            reminder_id=reminder_id,
-            claim_token=claim_token,
-            error=str(exc),
-            transient=exc.transient,
-            now=now,
-        )
+        return outcome
     finally:
         if own_sender:
             sender.close()
@@ -518,11 +589,11 @@ def _reminder_fail(
 ) -> str:
     """Record a failed attempt: retry later with backoff while that can still be useful,
     else mark it failed and tell the front desk."""
-    qs = Reminder.objects.select_for_update().filter(pk=reminder_id, status=R.SENDING)
+    qs = Reminder.objects.select_for_update(of=("self",)).filter(pk=reminder_id)
     if claim_token is not None:
         qs = qs.filter(claim_token=claim_token)
     reminder = qs.select_related("session").first()
-    if reminder is None:
+    if reminder is None or reminder.status != R.SENDING:
         return "not_claimed"
     retry_at = now + _backoff(reminder.attempts)
     if (
@@ -556,28 +627,28 @@ def _reminder_fail(
 def reminders_send_batch(
     *, claim_token: uuid.UUID, now: dt.datetime | None = None
 ) -> dict[str, int]:
-    """Send the reminders of one claimed batch (a worker task), sharing one SMTP
-    connection. Safe to run twice: each row is sent only by the holder of its claim."""
-    ids = list(
+    """Send the reminders of one claimed batch (a worker task): one query reads them all
+    with their sessions, one SMTP connection sends them, one UPDATE per message marks
+    each sent. Safe to run twice: only the holder of a row's claim sends it."""
+    batch = list(
         Reminder.objects.filter(claim_token=claim_token, status=R.SENDING)
+        .select_related(*_SEND_RELATED)
         .order_by("due_at", "id")
-        .values_list("id", flat=True)
     )
     sender = _Sender()
     outcomes: Counter[str] = Counter()
     try:
-        for reminder_id in ids:
-            outcomes[
-                reminder_send(
-                    reminder_id=reminder_id,
-                    claim_token=claim_token,
-                    now=now or timezone.now(),
-                    sender=sender,
+        for reminder in batch:
+            at = now or timezone.now()
+            outcome = _send_loaded(reminder, claim_token=claim_token, now=at, sender=sender)
+            if outcome == "changed":
+                outcome = reminder_send(
+                    reminder_id=reminder.pk, claim_token=claim_token, now=at, sender=sender
                 )
-            ] += 1
+            outcomes[outcome] += 1
     finally:
         sender.close()
-    if ids:
+    if batch:
         logger.info("reminder batch %s: %s", claim_token, dict(outcomes))
     return dict(outcomes)
 
