@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench bench-reminders clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -30,6 +30,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Needs this machine's PostgreSQL and Redis; see tests/benchmarks/bench_reminders.py.
+bench-reminders: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_reminders
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

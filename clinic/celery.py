@@ -17,4 +17,17 @@ app.conf.beat_schedule = {
         "task": "scheduling.tasks.courses_extend_horizon",
         "schedule": crontab(minute=15, hour="*/6"),
     },
+    # The reminder sweep: claims due reminders and hands them to workers in batches.
+    # A sweep not started within a minute is dropped: the next one does its work.
+    "reminders-dispatch-due": {
+        "task": "scheduling.tasks.reminders_dispatch_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # No-shows to follow up, maintenance to book, REMS forms due.
+    "staff-notices-raise-due": {
+        "task": "scheduling.tasks.staff_notices_raise_due",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
 }

@@ -43,6 +43,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.course": (_VIEW, "add", "change"),
         "scheduling.session": (_VIEW, "add", "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
+        "scheduling.reminder": (_VIEW,),
+        "scheduling.staffnotice": (_VIEW, "change"),
+        "scheduling.reminderpolicy": (_VIEW,),
+        "scheduling.reminderrule": (_VIEW,),
+        "scheduling.remindertemplate": (_VIEW,),
     },
     "nurse": {
         "clinic.clinic": (_VIEW,),
@@ -58,6 +63,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.session": (_VIEW, "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
         **CHART_NURSE,
+        "scheduling.reminder": (_VIEW,),
+        "scheduling.staffnotice": (_VIEW, "change"),
     },
     "clinician": {
         "clinic.clinic": (_VIEW,),
@@ -77,6 +84,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # by role in the services as well.
         "scheduling.alert": (_VIEW, "change"),
         "scheduling.checklistwaiver": (_VIEW, "add"),
+        "scheduling.reminder": (_VIEW,),
+        "scheduling.staffnotice": (_VIEW, "change"),
     },
     "clinic_admin": {
         "clinic.clinic": (_VIEW, "change"),
@@ -88,6 +97,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.protocol": (_VIEW,),
         "scheduling.course": (_VIEW,),
         "scheduling.session": (_VIEW,),
+        "scheduling.reminder": (_VIEW,),
+        "scheduling.staffnotice": (_VIEW, "change"),
+        "scheduling.reminderpolicy": (_VIEW, "add", "change", "delete"),
+        "scheduling.reminderrule": (_VIEW, "add", "change", "delete"),
+        "scheduling.remindertemplate": (_VIEW, "add", "change", "delete"),
     },
     "patient": {},
 }

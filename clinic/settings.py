@@ -109,6 +109,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'infusion.sqlite3'}")
 }
+# DATABASE_NAME overrides the database name of DATABASE_URL: the reminder tests start a
+# real Celery worker and point it at the test database this way.
+if env.str("DATABASE_NAME", default=""):
+    DATABASES["default"]["NAME"] = env.str("DATABASE_NAME")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE: every transaction takes SQLite's write lock before it reads, so two
@@ -171,7 +175,40 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.file
 EMAIL_FILE_PATH = DATA_DIR / "mail"
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+    # An explicit EMAIL_BACKEND still wins (a test's slow SMTP backend, say).
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reminders@localhost")
+
+# --- Reminders ----------------------------------------------------------------------
+# SITE_URL: where patients' confirm-or-cancel links and the SMS status callback point.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# SMS_BACKEND: scheduling.sms.FileSmsBackend (default: one file per message in
+# DATA_DIR/sms), ConsoleSmsBackend, LocmemSmsBackend (tests) or TwilioSmsBackend,
+# which needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER.
+SMS_BACKEND = env.str("SMS_BACKEND", default="scheduling.sms.FileSmsBackend")
+SMS_FILE_PATH = DATA_DIR / "sms"
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+if SMS_BACKEND.endswith("TwilioSmsBackend") and not (
+    TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER
+):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND is the Twilio backend: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+        "TWILIO_FROM_NUMBER."
+    )
+# How many reminders one worker task sends, how many one sweep claims at most, after how
+# long a claim whose worker died is taken back, and how often a transient failure is
+# retried (with backoff) before the reminder is marked failed.
+REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=200)
+REMINDER_SWEEP_LIMIT = env.int("REMINDER_SWEEP_LIMIT", default=20_000)
+REMINDER_CLAIM_TIMEOUT_SECONDS = env.int("REMINDER_CLAIM_TIMEOUT_SECONDS", default=900)
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+REMINDER_LINK_MAX_AGE_DAYS = env.int("REMINDER_LINK_MAX_AGE_DAYS", default=7)
+for _name in ("REMINDER_BATCH_SIZE", "REMINDER_SWEEP_LIMIT", "REMINDER_CLAIM_TIMEOUT_SECONDS"):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive whole number.")
 
 # --- Celery -------------------------------------------------------------------------
 # CELERY_BROKER_URL: redis://host:6379/0 in production. The default is kombu's own
@@ -194,6 +231,24 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that enqueues a task (after its transaction commits) must not hang when
+# the broker is down: connect and publish time out quickly and retry little. Nothing is
+# lost by giving up: reminders live in the database and the next sweep sends them.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": 5,
+        "retry_on_timeout": False,
+        "max_retries": 1,
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Product defaults ---------------------------------------------------------------

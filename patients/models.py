@@ -58,6 +58,15 @@ class Patient(models.Model):
     rems_enrolled_on = models.DateField(
         "REMS enrolment date", null=True, blank=True, help_text="When the enrolment took effect."
     )
+    # Reminder preferences. Quiet hours are in the patient's own time zone; blank means
+    # the clinic's default (scheduling's ReminderPolicy).
+    remind_by_email = models.BooleanField("reminders by e-mail", default=True)
+    remind_by_sms = models.BooleanField("reminders by text message", default=True)
+    reminders_opt_out = models.BooleanField(
+        "opted out of reminders", default=False, help_text="No reminders through any channel."
+    )
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -71,6 +80,11 @@ class Patient(models.Model):
                 name="patient_weight_plausible",
             ),
             # Enrolment is one fact: an ID without a date (or the reverse) is a typing slip.
+            models.CheckConstraint(
+                condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
+                name="patient_quiet_hours_both_or_neither",
+            ),
             models.CheckConstraint(
                 condition=Q(rems_patient_id="", rems_enrolled_on__isnull=True)
                 | (~Q(rems_patient_id="") & Q(rems_enrolled_on__isnull=False)),
@@ -91,6 +105,10 @@ class Patient(models.Model):
         return bool(self.rems_patient_id.strip()) and self.rems_enrolled_on is not None
 
     def clean(self) -> None:
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            raise ValidationError(
+                {"quiet_hours_end": "Give both ends of the quiet hours, or neither."}
+            )
         has_id = bool(self.rems_patient_id.strip())
         if has_id and self.rems_enrolled_on is None:
             raise ValidationError({"rems_enrolled_on": "Give the date of the REMS enrolment."})

@@ -8,9 +8,20 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.models import Chair, Weekday
 
-from . import services
+from . import selectors, services
 from .admin_chart import chart_panel
-from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange
+from .models import (
+    Course,
+    Protocol,
+    ProtocolPhase,
+    Reminder,
+    ReminderPolicy,
+    ReminderRule,
+    ReminderTemplate,
+    Session,
+    SessionStatusChange,
+    StaffNotice,
+)
 
 
 class PhaseFormSet(BaseInlineFormSet):
@@ -256,14 +267,16 @@ class SessionBookForm(forms.ModelForm):
 
 @admin.register(Session)
 class SessionAdmin(SimpleHistoryAdmin):
-    list_display = ["id", "local_start", "patient", "chair", "number", "status", "clinic"]
+    list_display = [
+        "id", "local_start", "patient", "chair", "number", "status", "patient_response", "clinic",
+    ]  # fmt: skip
     list_filter = ["status", "clinic", "chair"]
     date_hierarchy = "starts_at"
     search_fields = ["patient__mrn", "patient__last_name"]
     list_select_related = ["patient", "chair", "clinic"]
     readonly_fields = [
         "clinic", "course", "patient", "phase", "number", "local_start", "ends_at", "chair",
-        "status", "created_at",
+        "status", "created_at", "patient_response", "responded_at",
     ]  # fmt: skip
     inlines = [StatusChangeInline]
 
@@ -311,3 +324,121 @@ class SessionAdmin(SimpleHistoryAdmin):
             obj.pk = form.booked.pk
             obj._state.adding = False
         # The service already saved everything; saving the form's copy would undo it.
+
+
+# --- Reminders and staff notices -------------------------------------------------------------
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    """Staff see the rows of the clinics they work at."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(clinic__in=selectors.clinics_for_user(user=request.user))
+
+
+@admin.display(description="Reminders")
+def session_reminders(obj):
+    """The session's reminders as a read-only table (not an inline: no formset to post)."""
+    from django.utils.html import format_html, format_html_join
+
+    rows = selectors.reminders_for_session(session=obj)
+    tz = obj.clinic.tz
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                r.get_kind_display(),
+                r.get_channel_display(),
+                r.get_status_display(),
+                r.get_skip_reason_display() if r.skip_reason else "",
+                f"{r.due_at.astimezone(tz):%a %d %b %H:%M}",
+                f"{r.sent_at.astimezone(tz):%a %d %b %H:%M}" if r.sent_at else "",
+                r.delivery_status or r.last_error,
+            )
+            for r in rows
+        ),
+    )
+    return format_html(
+        "<table><tr><th>kind</th><th>channel</th><th>status</th><th>why skipped</th>"
+        "<th>due (clinic time)</th><th>sent</th><th>delivery / error</th></tr>{}</table>",
+        body,
+    )
+
+
+SessionAdmin.session_reminders = staticmethod(session_reminders)
+SessionAdmin.readonly_fields = [*SessionAdmin.readonly_fields, "session_reminders"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ClinicScopedAdmin):
+    """The outbox, read-only: what was planned, sent, skipped (and why) or failed."""
+
+    list_display = [
+        "id", "due_local", "session", "kind", "channel", "status", "skip_reason", "attempts",
+        "delivery_status", "last_error",
+    ]  # fmt: skip
+    list_filter = ["status", "kind", "channel", "skip_reason", "clinic"]
+    date_hierarchy = "due_at"
+    list_select_related = ["session", "clinic"]
+    search_fields = ["=session__id", "=provider_message_id"]
+
+    @admin.display(description="Due (clinic time)", ordering="due_at")
+    def due_local(self, obj):
+        return f"{obj.due_at.astimezone(obj.clinic.tz):%a %d %b %Y %H:%M}"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StaffNotice)
+class StaffNoticeAdmin(ClinicScopedAdmin):
+    list_display = ["created_at", "kind", "message", "session", "course", "due_on", "resolved_at"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "clinic"]
+    list_select_related = ["session", "course"]
+    readonly_fields = [
+        "clinic", "kind", "session", "course", "reminder", "message", "due_on", "created_at",
+        "resolved_at", "resolved_by",
+    ]  # fmt: skip
+    actions = ["resolve"]
+
+    @admin.action(description="Mark as done", permissions=["change"])
+    def resolve(self, request, queryset):
+        from django.utils import timezone
+
+        done = services.staff_notice_resolve(notices=queryset, by=request.user, now=timezone.now())
+        messages.info(request, f"{done} notices marked as done.")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReminderPolicy)
+class ReminderPolicyAdmin(ClinicScopedAdmin):
+    list_display = ["clinic", "sender_name", "quiet_start", "quiet_end", "maintenance_notice_days"]
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(ClinicScopedAdmin):
+    list_display = [
+        "clinic", "kind", "is_active", "lead_minutes", "latest_minutes", "by_email", "by_sms",
+    ]  # fmt: skip
+    list_filter = ["clinic", "kind"]
+
+
+@admin.register(ReminderTemplate)
+class ReminderTemplateAdmin(ClinicScopedAdmin):
+    list_display = ["clinic", "kind", "channel", "subject"]
+    list_filter = ["clinic", "kind", "channel"]

@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from clinic.models import Chair, Clinic
 from clinic.selectors import chairs_active, clinic_calendar
@@ -20,7 +20,17 @@ from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their 
     session_chart,
     vitals_findings,
 )
-from .models import Course, Session
+from .models import (
+    Course,
+    Protocol,
+    Reminder,
+    ReminderChannel,
+    ReminderPolicy,
+    ReminderRule,
+    Session,
+    StaffNotice,
+)
+from .models.reminders import DEFAULT_RULES
 
 
 def clinics_for_user(*, user: AbstractBaseUser) -> QuerySet[Clinic]:
@@ -178,3 +188,110 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
         s.latest_vitals = vitals.get(s.latest_vitals_id)
     chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id"))
     return DayBoard(clinic=clinic, day=day, chairs=chairs, sessions=sessions)
+
+
+# --- Reminders -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReminderRuleSpec:
+    kind: str
+    lead: dt.timedelta
+    latest: dt.timedelta
+    channels: tuple[str, ...]
+
+
+def reminder_rules(*, clinic_id: int) -> list[ReminderRuleSpec]:
+    """The kinds of reminder a clinic sends: its own rules over the defaults."""
+    own = {r.kind: r for r in ReminderRule.objects.filter(clinic_id=clinic_id)}
+    specs = []
+    for kind, (lead, latest) in DEFAULT_RULES.items():
+        rule = own.get(kind)
+        if rule is None:
+            channels = tuple(ReminderChannel.values)
+        elif not rule.is_active:
+            continue
+        else:
+            lead, latest = rule.lead_minutes, rule.latest_minutes
+            channels = tuple(
+                c
+                for c, on in (
+                    (ReminderChannel.EMAIL, rule.by_email),
+                    (ReminderChannel.SMS, rule.by_sms),
+                )
+                if on
+            )
+        specs.append(
+            ReminderRuleSpec(
+                kind=kind,
+                lead=dt.timedelta(minutes=lead),
+                latest=dt.timedelta(minutes=latest),
+                channels=channels,
+            )
+        )
+    return specs
+
+
+def reminder_policy(*, clinic_id: int) -> ReminderPolicy:
+    """The clinic's reminder policy, or an unsaved one holding the defaults."""
+    policy = ReminderPolicy.objects.filter(clinic_id=clinic_id).first()
+    return policy or ReminderPolicy(clinic_id=clinic_id)
+
+
+def reminders_for_session(*, session: Session) -> QuerySet[Reminder]:
+    return Reminder.objects.filter(session=session).order_by("due_at", "kind", "channel")
+
+
+def staff_notices_open(*, clinics) -> QuerySet[StaffNotice]:
+    return StaffNotice.objects.filter(clinic__in=clinics, resolved_at__isnull=True).order_by(
+        "-created_at"
+    )
+
+
+def sessions_no_show_to_follow_up(*, now: dt.datetime, days: int = 14) -> QuerySet[Session]:
+    """No-shows of the last `days` days: the front desk calls and rebooks."""
+    return Session.objects.filter(
+        status=Session.Status.NO_SHOW,
+        starts_at__gte=now - dt.timedelta(days=days),
+        starts_at__lte=now,
+    ).select_related("clinic")
+
+
+def courses_maintenance_to_book(*, now: dt.datetime) -> list[tuple[Course, dt.datetime | None]]:
+    """Active open-ended courses whose booked sessions run out within the clinic's notice
+    period (ReminderPolicy.maintenance_notice_days): nothing is booked after that, because
+    the horizon could not be extended (a clash) or nobody booked the next one.
+
+    Returns (course, start of its last booked session or None)."""
+    open_ended = Protocol.objects.filter(phases__periods__isnull=True).values("id")
+    courses = (
+        Course.objects.filter(status=Course.Status.ACTIVE, protocol_id__in=open_ended)
+        .annotate(
+            last_booked=Max("sessions__starts_at", filter=Q(sessions__status=Session.Status.BOOKED))
+        )
+        .select_related("clinic")
+    )
+    notice_days = dict(ReminderPolicy.objects.values_list("clinic_id", "maintenance_notice_days"))
+    default_days = ReminderPolicy._meta.get_field("maintenance_notice_days").default
+    due = []
+    for course in courses:
+        days = notice_days.get(course.clinic_id, default_days)
+        if course.last_booked is None or course.last_booked <= now + dt.timedelta(days=days):
+            due.append((course, course.last_booked))
+    return due
+
+
+REMS_FORM_DAYS = 7
+
+
+def sessions_rems_form_due(*, now: dt.datetime) -> QuerySet[Session]:
+    """Discharged esketamine sessions of the last 7 days whose REMS monitoring form is
+    not yet filed (CLINICAL.md section 9: filed within 7 days of each session). The form
+    is the chart's RemsReport; see also chart_selectors.rems_forms_due."""
+    return Session.objects.filter(
+        Q(rems_report__isnull=True) | Q(rems_report__filed_at__isnull=True),
+        status=Session.Status.DISCHARGED,
+        course__protocol__drug=Protocol.Drug.ESKETAMINE,
+        starts_at__gte=now - dt.timedelta(days=REMS_FORM_DAYS),
+        starts_at__lte=now,
+    ).select_related("clinic")

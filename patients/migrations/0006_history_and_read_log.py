@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinic', '0003_clinic_thresholds'),
-        ('patients', '0004_questionnaires'),
+        ('patients', '0005_reminder_preferences'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -158,4 +158,30 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['patient', 'accessed_at'], name='patients_re_patient_f36c6d_idx')],
             },
         ),
+        migrations.AddField(
+            model_name='historicalpatient',
+            name='quiet_hours_end',
+            field=models.TimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='historicalpatient',
+            name='quiet_hours_start',
+            field=models.TimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='historicalpatient',
+            name='remind_by_email',
+            field=models.BooleanField(default=True, verbose_name='reminders by e-mail'),
+        ),
+        migrations.AddField(
+            model_name='historicalpatient',
+            name='remind_by_sms',
+            field=models.BooleanField(default=True, verbose_name='reminders by text message'),
+        ),
+        migrations.AddField(
+            model_name='historicalpatient',
+            name='reminders_opt_out',
+            field=models.BooleanField(default=False, help_text='No reminders through any channel.', verbose_name='opted out of reminders'),
+        ),
+    
     ]

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('clinic', '0003_clinic_thresholds'),
         ('patients', '0006_history_and_read_log'),
-        ('scheduling', '0005_chart'),
+        ('scheduling', '0006_reminders'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -310,4 +310,15 @@ class Migration(migrations.Migration):
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
+        migrations.AddField(
+            model_name='historicalsession',
+            name='patient_response',
+            field=models.CharField(blank=True, choices=[('confirmed', 'Confirmed'), ('cancelled', 'Cancelled')], help_text="Patient's answer.", max_length=20),
+        ),
+        migrations.AddField(
+            model_name='historicalsession',
+            name='responded_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+    
     ]

@@ -13,8 +13,19 @@ from .chart import (
 )
 from .courses import Course, Session, SessionStatusChange
 from .protocols import Protocol, ProtocolPhase
+from .reminders import (
+    FORBIDDEN_WORDS,
+    Reminder,
+    ReminderChannel,
+    ReminderKind,
+    ReminderPolicy,
+    ReminderRule,
+    ReminderTemplate,
+    StaffNotice,
+)
 
 __all__ = [
+    "FORBIDDEN_WORDS",
     "VITAL_BOUNDS",
     "Alert",
     "CheckIn",
@@ -26,9 +37,16 @@ __all__ = [
     "DoseAdministration",
     "Protocol",
     "ProtocolPhase",
+    "Reminder",
+    "ReminderChannel",
+    "ReminderKind",
+    "ReminderPolicy",
+    "ReminderRule",
+    "ReminderTemplate",
     "RemsReport",
     "Session",
     "SessionStatusChange",
     "SideEffect",
+    "StaffNotice",
     "VitalSigns",
 ]

@@ -88,6 +88,16 @@ class Session(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
+    class Response(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # The patient's answer to the confirm-or-cancel reminder, for this session time
+    # (a move clears it). Written by scheduling.services.session_respond.
+    patient_response = models.CharField(
+        max_length=20, choices=Response.choices, blank=True, help_text="Patient's answer."
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at", "id"]

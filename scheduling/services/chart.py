@@ -35,6 +35,7 @@ from ..models import (
     RemsReport,
     Session,
     SideEffect,
+    StaffNotice,
     VitalSigns,
 )
 from .sessions import session_transition
@@ -765,5 +766,14 @@ def rems_form_mark_filed(
         raise ValidationError({"session": "The REMS form is already filed."})
     report.filed_at, report.filed_by, report.filed_reference = now, by, reference.strip()
     report.save(update_fields=["filed_at", "filed_by", "filed_reference"])
+    from .reminders import staff_notice_resolve  # the "REMS form due" notice is done
+
+    staff_notice_resolve(
+        notices=StaffNotice.objects.filter(
+            session=session, kind=StaffNotice.Kind.REMS_FORM_DUE, resolved_at__isnull=True
+        ),
+        by=by,
+        now=now,
+    )
     logger.info("session %s: REMS form filed by user %s", session.id, by.pk)
     return report

@@ -18,6 +18,7 @@ from ..models import Course, Protocol, Session, SessionStatusChange
 from ..planning import PlannedSession, PlanningError, plan_course
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs
+from .reminders import reminders_plan_for_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def _write_sessions(
         )
         for s in sessions
     )
+    reminders_plan_for_sessions(sessions=sessions, now=now)
     return sessions
 
 

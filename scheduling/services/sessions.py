@@ -19,6 +19,7 @@ from clinic.selectors import user_has_role
 
 from ..models import Course, Discharge, DoseAdministration, Session, SessionStatusChange
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
+from .reminders import reminders_plan_for_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ def session_move(
                 )
     except IntegrityError as exc:
         raise constraint_to_validation(exc) from exc
+    reminders_plan_for_sessions(sessions=moving, now=now)
     return [s for s, _, _ in sorted(order, key=lambda t: t[1].starts_at)]
 
 
@@ -215,13 +217,17 @@ def session_cancel(
         course.status = Course.Status.STOPPED
         course._history_user = by
         course.save(update_fields=["status"])
+    reminders_plan_for_sessions(sessions=cancelled, now=now)
     return cancelled
 
 
+@transaction.atomic
 def session_no_show(
     *, session: Session, by: AbstractBaseUser | None, note: str = "", now: dt.datetime | None = None
 ) -> Session:
-    return session_transition(session=session, to=S.NO_SHOW, by=by, note=note, now=now)
+    session = session_transition(session=session, to=S.NO_SHOW, by=by, note=note, now=now)
+    reminders_plan_for_sessions(sessions=[session], now=now or timezone.now())
+    return session
 
 
 @transaction.atomic
@@ -263,6 +269,7 @@ def session_restore(
         course.status = Course.Status.ACTIVE
         course._history_user = by
         course.save(update_fields=["status"])
+    reminders_plan_for_sessions(sessions=[restored], now=now)
     return restored
 
 
@@ -328,4 +335,5 @@ def session_book(
         changed_at=now,
         note=note,
     )
+    reminders_plan_for_sessions(sessions=[session], now=now)
     return session
