@@ -12,7 +12,9 @@ from scheduling.api_chart import (
     AlertViewSet,
     DoseViewSet,
     QuestionnaireViewSet,
+    ReminderViewSet,
     SideEffectViewSet,
+    StaffNoticeViewSet,
     VitalSignsViewSet,
 )
 
@@ -34,6 +36,8 @@ router.register("side-effects", SideEffectViewSet, basename="side-effect")
 router.register("doses", DoseViewSet, basename="dose")
 router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire")
 router.register("alerts", AlertViewSet, basename="alert")
+router.register("reminders", ReminderViewSet, basename="reminder")
+router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
 
 handler404 = "clinic.api.base.not_found"
 

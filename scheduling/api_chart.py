@@ -27,9 +27,18 @@ from patients.api import ReadLogMixin
 from patients.models import Patient, QuestionnaireResponse
 
 from . import services
-from .models import Alert, DoseAdministration, Session, SideEffect, VitalSigns
+from .models import (
+    Alert,
+    DoseAdministration,
+    Reminder,
+    Session,
+    SideEffect,
+    StaffNotice,
+    VitalSigns,
+)
 
 CHART_READERS = (Role.NURSE, Role.CLINICIAN)
+READ_ALL_STAFF = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
 def _in_scope_session(view, session_id) -> Session:
@@ -385,10 +394,64 @@ class AlertViewSet(
         return Response(AlertSerializer(alert).data)
 
 
+# --- Reminders (read) and staff notices -----------------------------------------------------
+
+
+class ReminderSerializer(ModelSerializer):
+    class Meta:
+        model = Reminder
+        fields = [
+            "id", "session", "clinic", "kind", "channel", "status", "skip_reason", "due_at",
+            "send_by", "session_starts_at", "attempts", "sent_at", "delivery_status",
+            "delivery_updated_at", "last_error", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ReminderViewSet(
+    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The reminder outbox, read-only: what was planned, sent, skipped or failed."""
+
+    serializer_class = ReminderSerializer
+    filterset_fields = ["session", "kind", "channel", "status"]
+    ordering_fields = ["due_at", "id"]
+    ordering = ["-due_at", "-id"]
+    roles = {"list": READ_ALL_STAFF, "retrieve": READ_ALL_STAFF}
+
+    def get_queryset(self):
+        return self.scope(Reminder.objects.all())
+
+
+class StaffNoticeSerializer(ModelSerializer):
+    class Meta:
+        model = StaffNotice
+        fields = "__all__"
+        read_only_fields = [f.name for f in StaffNotice._meta.fields]
+
+
+class StaffNoticeViewSet(
+    ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Notices for staff: no-show follow-ups, maintenance to book, REMS forms due,
+    patients' cancellations, reminders that failed."""
+
+    serializer_class = StaffNoticeSerializer
+    filterset_fields = ["kind"]
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at", "-id"]
+    roles = {"list": READ_ALL_STAFF, "retrieve": READ_ALL_STAFF}
+
+    def get_queryset(self):
+        return self.scope(StaffNotice.objects.all())
+
+
 __all__ = [
     "AlertViewSet",
     "DoseViewSet",
     "QuestionnaireViewSet",
+    "ReminderViewSet",
+    "StaffNoticeViewSet",
     "SideEffectViewSet",
     "VitalSignsViewSet",
 ]

@@ -20,7 +20,7 @@ ROLES = [r.value for r in StaffMembership.Role]
 
 def _chart_kinds():
     from patients.models import QuestionnaireResponse
-    from scheduling.models import Alert, DoseAdministration, SideEffect, VitalSigns
+    from scheduling.models import Alert, DoseAdministration, Reminder, SideEffect, VitalSigns
 
     return {
         "vitals": (VitalSigns, "session__patient"),
@@ -28,6 +28,7 @@ def _chart_kinds():
         "doses": (DoseAdministration, "session__patient"),
         "questionnaires": (QuestionnaireResponse, "patient"),
         "alerts": (Alert, "patient"),
+        "reminders": (Reminder, "session__patient"),
     }
 
 

@@ -51,6 +51,8 @@ def grow(world, kind: str, n: int) -> None:
                                         route="iv", session_minutes=60,
                                         min_observation_minutes=30)  # fmt: skip
             ProtocolPhase.objects.create(protocol=p, order=1, name="x", periods=2)
+        elif kind in ("reminders", "staff-notices"):
+            grow_outbox(world, kind, tag)
         elif kind in ("vitals", "side-effects", "doses", "questionnaires", "alerts"):
             grow_chart(world, kind, tag)
         elif kind in ("courses", "sessions"):
@@ -62,7 +64,7 @@ def grow(world, kind: str, n: int) -> None:
                     preferred_time=dt.time(9),
                 )  # fmt: skip
             else:
-                start = timezone.now() + dt.timedelta(days=400 + i)
+                start = timezone.now() + dt.timedelta(days=400 + base)
                 Session.objects.create(clinic=clinic, course=course, patient=world.other_patient,
                                        number=1000 + base + i, starts_at=start,
                                        ends_at=start + dt.timedelta(hours=1))  # fmt: skip
@@ -105,6 +107,21 @@ def grow_chart(world, kind, tag):
                                           recorded_at=start)  # fmt: skip
 
 
+def grow_outbox(world, kind, tag):
+    from scheduling.models import Reminder, StaffNotice
+
+    now = timezone.now()
+    session = world.courses["own"].sessions.order_by("number").last()
+    if kind == "reminders":
+        Reminder.objects.create(
+            session=session, clinic=world.clinic, kind=f"k{next(SERIAL)}"[:20], channel="email",
+            due_at=now, send_by=now, session_starts_at=session.starts_at,
+        )  # fmt: skip
+    else:
+        StaffNotice.objects.create(clinic=world.clinic, kind="no_show", session=session,
+                                   message=tag, dedupe_key=tag, created_at=now)  # fmt: skip
+
+
 def count_queries(client, url) -> int:
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url, {"page_size": 200})
@@ -115,7 +132,8 @@ def count_queries(client, url) -> int:
 @pytest.mark.parametrize(
     "kind",
     ["clinics", "chairs", "patients", "contraindications", "screenings", "protocols",
-     "courses", "sessions", "vitals", "side-effects", "doses", "questionnaires", "alerts"],
+     "courses", "sessions", "vitals", "side-effects", "doses", "questionnaires", "alerts",
+     "reminders", "staff-notices"],
 )  # fmt: skip
 def test_list_queries_do_not_grow_with_the_rows(world, kind):
     client = world.client("clinician")

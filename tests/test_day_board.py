@@ -74,6 +74,8 @@ def _fill(world, day, n):
     """n more sessions that day, each with three vitals readings and an open alert."""
     from clinic.models import Chair
 
+    from .conftest import make_patient
+
     nurse = world.users["nurse"]
     course = world.courses["other_patient"]
     base = dt.datetime.combine(day, dt.time(8), tzinfo=world.clinic.tz)
@@ -81,7 +83,9 @@ def _fill(world, day, n):
     for i in range(n):
         chair = Chair.objects.create(clinic=world.clinic, name=f"Load {count}-{i}")
         start = base + dt.timedelta(minutes=i)
-        s = Session.objects.create(clinic=world.clinic, course=course, patient=world.other_patient,
+        # One patient per session: the database refuses a patient in two places at once.
+        patient = make_patient(world.clinic, f"LOAD-{count}-{i}")
+        s = Session.objects.create(clinic=world.clinic, course=course, patient=patient,
                                    chair=chair, number=9000 + count + i, starts_at=start,
                                    ends_at=start + dt.timedelta(hours=1))  # fmt: skip
         for k in range(3):
@@ -90,7 +94,7 @@ def _fill(world, day, n):
                                           diastolic=80, heart_rate=70, spo2=98,
                                           recorded_by=nurse, recorded_at=start)  # fmt: skip
         Alert.objects.create(
-            clinic=world.clinic, patient=world.other_patient, session=s,
+            clinic=world.clinic, patient=patient, session=s,
             kind="vitals_threshold", vitals=v, message="x", raised_at=start,
         )  # fmt: skip
 
