@@ -7,7 +7,7 @@ field (clinic.api.base.exception_handler), exactly as for malformed input.
 from django.db.models import Count, Q
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -123,12 +123,16 @@ class StatusChangeSerializer(ModelSerializer):
 
 class SessionSerializer(ModelSerializer):
     local_start = serializers.SerializerMethodField()
+    patient_response = serializers.ChoiceField(
+        choices=Session.Response.choices, allow_blank=True, read_only=True,
+        help_text="The patient's answer to the confirm-or-cancel reminder; blank: none yet.",
+    )  # fmt: skip
 
     class Meta:
         model = Session
         fields = [
             "id", "clinic", "course", "patient", "chair", "phase", "number", "starts_at",
-            "ends_at", "local_start", "status",
+            "ends_at", "local_start", "status", "patient_response", "responded_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -676,6 +680,7 @@ class BoardChairSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+@extend_schema_serializer(many=False)  # one board, though served at the list route
 class DayBoardSerializer(serializers.Serializer):
     clinic = serializers.IntegerField(source="clinic.id")
     day = serializers.DateField()

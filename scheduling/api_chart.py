@@ -398,6 +398,11 @@ class AlertViewSet(
 
 
 class ReminderSerializer(ModelSerializer):
+    # Blank means "none": say so in the schema (a read-only choice field hides it).
+    skip_reason = serializers.ChoiceField(
+        choices=Reminder.SkipReason.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = Reminder
         fields = [
