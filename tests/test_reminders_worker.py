@@ -470,9 +470,7 @@ def test_a_worker_process_killed_mid_batch_has_its_task_run_again(
 
     wait_for(lambda: len(smtp) >= 5, what="the first e-mails of the batch")
     time.sleep(0.1)
-    children = subprocess.run(
-        ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
     assert children, "the prefork pool process"
     os.kill(int(children[0]), signal.SIGKILL)
 
