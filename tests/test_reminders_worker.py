@@ -59,7 +59,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout=60.0, what="condition"):
+def wait_for(predicate, timeout=120.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -172,6 +172,9 @@ def start_worker(transactional_db, smtp, redis_clean, tmp_path):
     yield start
     for proc in started:
         stop(proc, signal.SIGTERM)
+        # Shown by pytest only when the test failed.
+        print(f"--- {proc.log_path.name} (last lines) ---")
+        print("\n".join(proc.log_path.read_text(errors="replace").splitlines()[-40:]))
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
@@ -467,9 +470,7 @@ def test_a_worker_process_killed_mid_batch_has_its_task_run_again(
 
     wait_for(lambda: len(smtp) >= 5, what="the first e-mails of the batch")
     time.sleep(0.1)
-    children = subprocess.run(
-        ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
     assert children, "the prefork pool process"
     os.kill(int(children[0]), signal.SIGKILL)
 
@@ -495,7 +496,7 @@ def test_redis_down_during_booking_then_back_the_reminder_arrives(
     s = book(single, patient(clinic), now=now)
     took = time.monotonic() - began
 
-    assert took < 10, f"booking took {took:.1f}s with the broker down"
+    assert took < 15, f"booking took {took:.1f}s with the broker down"
     assert Reminder.objects.get(session=s, kind="ride", channel="email").status == R.PENDING
     # A sweep while the broker is still down claims, fails to queue, and lets go.
     reminders_dispatch_due(now=due(s, "ride"))
