@@ -542,6 +542,18 @@ class SessionViewSet(
         )
         return Response(SessionSerializer(cancelled, many=True).data)
 
+    def _apply(self, request, service, show):
+        """Parse the body, call the service on this session as the caller, show the result."""
+        session = self.get_object()
+        service(session=session, by=request.user, **self._input(request))
+        return show(session)
+
+    def _show_chart(self, session) -> Response:
+        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+
+    def _show_rems(self, session) -> Response:
+        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+
     def _transition(self, request, to):
         session = self.get_object()
         data = self._input(request)
@@ -559,29 +571,20 @@ class SessionViewSet(
     def check_in(self, request, pk=None, **kwargs):
         """Check the patient in with the pre-session checklist (fasting, escort, weight,
         pre-dose vitals, PHQ-9 where the clinic asks). Items may follow later."""
-        session = self.get_object()
-        data = dict(self._input(request))
-        services.session_check_in(session=session, by=request.user, **data)
-        return self._done(session)
+        return self._apply(request, services.session_check_in, self._done)
 
     @extend_schema(responses=ChartSerializer)
     @action(detail=True, methods=["post"])
     def waive(self, request, pk=None, **kwargs):
         """A clinician waives one checklist item, with a reason."""
-        session = self.get_object()
-        data = self._input(request)
-        services.checklist_waive(session=session, by=request.user, **data)
-        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+        return self._apply(request, services.checklist_waive, self._show_chart)
 
     @extend_schema(responses=ChartSerializer)
     @action(detail=True, methods=["post"])
     def dose(self, request, pk=None, **kwargs):
         """Record the dose and start it (IV by weight; esketamine by devices with a lot
         number). Outside the protocol's range: a clinician records it with a reason."""
-        session = self.get_object()
-        data = self._input(request)
-        services.dose_record(session=session, by=request.user, **data)
-        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+        return self._apply(request, services.dose_record, self._show_chart)
 
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])
@@ -594,43 +597,32 @@ class SessionViewSet(
     def discharge(self, request, pk=None, **kwargs):
         """Refused, listing what is missing, until the minimum observation has passed,
         vitals are in range or signed off, alerts are acknowledged and an escort is named."""
-        session = self.get_object()
-        data = self._input(request)
-        services.session_discharge(session=session, by=request.user, **data)
-        return self._done(session)
+        return self._apply(request, services.session_discharge, self._done)
 
     @extend_schema(responses=ChartSerializer)
     @action(detail=True, methods=["get"])
     def chart(self, request, pk=None, **kwargs):
         """The whole chart: checklist, dose, vitals with the next due and overdue checks,
         side effects, alerts, and what discharge still needs."""
-        session = self.get_object()
-        return Response(ChartSerializer(selectors.session_chart(session=session)).data)
+        return self._show_chart(self.get_object())
 
     @extend_schema(responses=RemsFormSerializer)
     @action(detail=True, methods=["get"], url_path="rems-form")
     def rems_form(self, request, pk=None, **kwargs):
         """The esketamine REMS patient monitoring form, filled from the chart."""
-        session = self.get_object()
-        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+        return self._show_rems(self.get_object())
 
     @extend_schema(responses=RemsFormSerializer)
     @action(detail=True, methods=["post"])
     def rems(self, request, pk=None, **kwargs):
         """Answer the REMS questions the chart does not already hold."""
-        session = self.get_object()
-        data = self._input(request)
-        services.rems_report_record(session=session, by=request.user, **data)
-        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+        return self._apply(request, services.rems_report_record, self._show_rems)
 
     @extend_schema(responses=RemsFormSerializer)
     @action(detail=True, methods=["post"], url_path="rems-filed")
     def rems_filed(self, request, pk=None, **kwargs):
         """Mark the REMS form as filed (refused while any field is missing)."""
-        session = self.get_object()
-        data = self._input(request)
-        services.rems_form_mark_filed(session=session, by=request.user, **data)
-        return Response(RemsFormSerializer(selectors.rems_form_for_session(session=session)).data)
+        return self._apply(request, services.rems_form_mark_filed, self._show_rems)
 
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])

@@ -41,6 +41,16 @@ CHART_READERS = (Role.NURSE, Role.CLINICIAN)
 READ_ALL_STAFF = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
+def _amended(model, values: dict, session: Session):
+    """The record a correction amends: one of this session's, or a 400 naming `amends`."""
+    if "amends" not in values:
+        return None
+    original = model.objects.filter(pk=values.pop("amends"), session=session).first()
+    if original is None:
+        raise serializers.ValidationError({"amends": ["Not a record of this session."]})
+    return original
+
+
 def _in_scope_session(view, session_id) -> Session:
     """A session the caller may chart, or a 400 naming the field (never whose it is)."""
     session = view.scope_sessions().filter(pk=session_id).first()
@@ -127,11 +137,7 @@ class VitalSignsViewSet(
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         session = _in_scope_session(self, values.pop("session"))
-        amends = None
-        if "amends" in values:
-            amends = VitalSigns.objects.filter(pk=values.pop("amends"), session=session).first()
-            if amends is None:
-                raise serializers.ValidationError({"amends": ["Not a reading of this session."]})
+        amends = _amended(VitalSigns, values, session)
         vitals = services.vitals_record(session=session, by=request.user, amends=amends, **values)
         return created(VitalSignsSerializer(vitals).data)
 
