@@ -826,7 +826,6 @@ def staff_notice_resolve(
     )
 
 
-
 __all__ = [
     "TransportError",
     "reminder_claim",
