@@ -21,7 +21,7 @@
       options: {
         animation: false, maintainAspectRatio: false, parsing: false,
         scales: {
-          x: { type: "linear", title: { display: true, text: "Minutes since check-in" } },
+          x: { type: "linear", min: 0, title: { display: true, text: "Minutes since check-in" } },
           y: { title: { display: true, text: "mmHg, /min" }, suggestedMin: 40, suggestedMax: 200 },
           y2: { position: "right", min: 80, max: 100, title: { display: true, text: "SpO2 %" }, grid: { drawOnChartArea: false } },
         },
