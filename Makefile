@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test install lint format bench bench-reminders clean
+.PHONY: run test browser install lint format bench bench-reminders clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -28,7 +28,12 @@ run: $(STAMP)
 	@echo
 	DEBUG=1 WEB_PORT=$(WEB_PORT) PATH="$(BIN):$$PATH" $(BIN)/honcho start
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (never a downloaded browser); install it
+# from Debian's packages when missing (CI runs as root).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Needs this machine's PostgreSQL and Redis; see tests/benchmarks/bench_reminders.py.

@@ -52,4 +52,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("reminders/", include("scheduling.reminder_urls")),
+    path("", include("scheduling.pages.urls")),
 ]

@@ -208,6 +208,16 @@ def patient_update(*, patient: Patient, by: AbstractBaseUser | None, **fields) -
     return patient
 
 
+def patient_calendar_token_reset(*, patient: Patient) -> str:
+    """Give the patient a new calendar feed secret; the old feed URL stops working."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    Patient.objects.filter(pk=patient.pk).update(calendar_token=token)
+    patient.calendar_token = token
+    return token
+
+
 def record_access_log(*, user, patient_ids, action: str, now: dt.datetime | None = None) -> None:
     """Log a read of one or more patients' records: one insert, whatever the count."""
     from .models import RecordAccess

@@ -10,6 +10,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import models
 from django.utils import timezone
 
 from clinic.models import Clinic
@@ -46,6 +47,7 @@ REMS_DUE_DAYS = 7
 class VitalsFindings:
     alerts: list[str]  # past an in-session alert threshold
     cautions: list[str]  # pre-dose caution only
+    fields: frozenset[str] = frozenset()  # which values are past a threshold (for display)
 
     @property
     def kind(self) -> str | None:
@@ -63,30 +65,37 @@ class VitalsFindings:
 def vitals_findings(*, clinic: Clinic, vitals: VitalSigns) -> VitalsFindings:
     """Which of the clinic's thresholds a reading is past (CLINICAL.md section 4)."""
     c, v = clinic, vitals
-    alerts = []
+    alerts, fields = [], set()
     if v.systolic >= c.alert_systolic_at:
         alerts.append(f"Systolic {v.systolic} mmHg is at or above {c.alert_systolic_at}.")
+        fields.add("systolic")
     if v.diastolic >= c.alert_diastolic_at:
         alerts.append(f"Diastolic {v.diastolic} mmHg is at or above {c.alert_diastolic_at}.")
+        fields.add("diastolic")
     if v.spo2 < c.alert_spo2_below:
         alerts.append(f"SpO2 {v.spo2}% is below {c.alert_spo2_below}%.")
+        fields.add("spo2")
     if v.heart_rate > c.alert_heart_rate_above:
         alerts.append(f"Heart rate {v.heart_rate}/min is above {c.alert_heart_rate_above}.")
+        fields.add("heart_rate")
     if v.heart_rate < c.alert_heart_rate_below:
         alerts.append(f"Heart rate {v.heart_rate}/min is below {c.alert_heart_rate_below}.")
+        fields.add("heart_rate")
     cautions = []
     if v.timepoint == VitalSigns.Timepoint.PRE_DOSE:
         if v.systolic > c.caution_systolic_above:
+            fields.add("systolic")
             cautions.append(
                 f"Pre-dose systolic {v.systolic} mmHg is above {c.caution_systolic_above}: "
                 "consider delaying."
             )
         if v.diastolic > c.caution_diastolic_above:
+            fields.add("diastolic")
             cautions.append(
                 f"Pre-dose diastolic {v.diastolic} mmHg is above {c.caution_diastolic_above}: "
                 "consider delaying."
             )
-    return VitalsFindings(alerts=alerts, cautions=cautions)
+    return VitalsFindings(alerts=alerts, cautions=cautions, fields=frozenset(fields))
 
 
 # --- the chart ---------------------------------------------------------------------------
@@ -436,6 +445,54 @@ def course_outcomes(*, course: Course) -> dict[str, Outcome]:
             remission=None if below is None else latest.total < below,
         )
     return outcomes
+
+
+@dataclass
+class CourseOverview:
+    course: Course
+    sessions: list[Session]  # each with .dose (or None) and .side_effect_list
+    open_alerts: list[Alert]
+    phq9: list[QuestionnaireResponse]  # from the baseline on, oldest first
+    outcomes: dict[str, Outcome]
+
+
+def course_overview(*, course: Course) -> CourseOverview:
+    """A course at a glance for the clinician: sessions with doses and side effects, open
+    alerts, the PHQ-9 series from baseline, and response and remission. Six queries."""
+    sessions = list(
+        course.sessions.select_related("chair", "dose", "clinic")
+        .prefetch_related(
+            models.Prefetch(
+                "side_effects",
+                queryset=SideEffect.objects.filter(amended_by__isnull=True).order_by("onset_at"),
+                to_attr="side_effect_list",
+            )
+        )
+        .order_by("starts_at", "id")
+    )
+    for s in sessions:
+        s.dose_record = _one(s, "dose")
+    outcomes = course_outcomes(course=course)
+    baseline = outcomes[QuestionnaireResponse.Kind.PHQ9].baseline
+    phq9 = QuestionnaireResponse.objects.filter(
+        patient_id=course.patient_id, kind=QuestionnaireResponse.Kind.PHQ9
+    )
+    if baseline is not None:
+        phq9 = phq9.filter(completed_at__gte=baseline.completed_at)
+    else:
+        phq9 = phq9.filter(completed_at__date__gte=course.start_date)
+    open_alerts = list(
+        Alert.objects.filter(patient_id=course.patient_id, acknowledged_at__isnull=True).order_by(
+            "raised_at", "id"
+        )
+    )
+    return CourseOverview(
+        course=course,
+        sessions=sessions,
+        open_alerts=open_alerts,
+        phq9=list(phq9.order_by("completed_at", "id")),
+        outcomes=outcomes,
+    )
 
 
 # --- the esketamine REMS monitoring form (CLINICAL.md section 9) -------------------------

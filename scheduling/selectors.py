@@ -10,11 +10,13 @@ from clinic.models import Chair, Clinic
 from clinic.selectors import chairs_active, clinic_calendar
 
 from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their own module)
+    CourseOverview,
     Outcome,
     RemsDue,
     RemsForm,
     SessionChart,
     course_outcomes,
+    course_overview,
     rems_form_for_session,
     rems_forms_due,
     session_chart,

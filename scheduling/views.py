@@ -1,23 +1,28 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.utils import timezone
+from django.shortcuts import redirect
 
-from . import selectors
+from clinic.api.base import Role, caller
+
+
+def home_for(request: HttpRequest) -> str:
+    """Each user's main page: a patient's portal, or their role's page at work."""
+    if getattr(request.user, "patient", None) is not None:
+        return "pages:portal"
+    roles = set().union(*caller(request).roles.values()) if caller(request).roles else set()
+    if Role.FRONT_DESK in roles:
+        return "pages:board"
+    if Role.NURSE in roles:
+        return "pages:today"
+    if Role.CLINICIAN in roles:
+        return "pages:courses"
+    return "pages:board"
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's next sessions: a patient's own, or their clinics' for staff."""
-    now = timezone.now()
-    patient = getattr(request.user, "patient", None)
-    if patient is not None:
-        sessions = selectors.sessions_for_patient(patient=patient, now=now)
-        return render(request, "scheduling/home.html", {"sessions": sessions, "patient": patient})
-    clinics = selectors.clinics_for_user(user=request.user)
-    sessions = selectors.sessions_upcoming(clinics=clinics, now=now)
-    return render(request, "scheduling/home.html", {"sessions": sessions, "clinics": clinics})
+    return redirect(home_for(request))
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

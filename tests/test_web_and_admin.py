@@ -58,24 +58,32 @@ def test_demo_data_can_be_loaded_twice(demo):
     assert Course.objects.count() == 3
 
 
-def test_front_desk_sees_the_demo_courses_on_the_home_page(client, demo):
+def test_front_desk_lands_on_the_day_board_and_sees_the_demo_courses(client, demo):
     login(client, "frontdesk")
-    response = client.get(reverse("home"))
+    response = client.get(reverse("home"), follow=True)
     assert response.status_code == 200
-    assert b"IV ketamine, standard course" in response.content
-    assert b"Esketamine, treatment-resistant depression" in response.content
-    assert b"Patient, Pat" in response.content
+    assert b"<h1>Day board</h1>" in response.content
+    for code, name in [
+        ("iv-standard", b"IV ketamine, standard course"),
+        ("esketamine-trd", b"Esketamine, treatment-resistant depression"),
+    ]:
+        first = Session.objects.filter(course__protocol__code=code).order_by("starts_at")[0]
+        day = first.starts_at.astimezone(first.clinic.tz).date()
+        board = client.get(reverse("pages:board"), {"date": day.isoformat()})
+        assert name in board.content
 
 
 def test_a_patient_sees_only_their_own_sessions(client, demo):
     login(client, "patient")
-    response = client.get(reverse("home"))
+    response = client.get(reverse("home"), follow=True)
     assert response.status_code == 200
     assert b"Your upcoming sessions" in response.content
     assert b"Rivera" not in response.content
     assert (
-        response.content.count(b"<tr>") - 1
-        == Session.objects.filter(patient__user__username="patient").count()
+        response.content.count(b'<article class="card"')
+        == Session.objects.filter(patient__user__username="patient")
+        .exclude(status="cancelled")
+        .count()
     )
 
 

@@ -342,6 +342,12 @@ def dose_record(
     return dose
 
 
+def iv_total_mg(*, mg_per_kg: Decimal, weight_kg: Decimal) -> Decimal:
+    """An IV dose in mg: mg/kg x the weight recorded at check-in, to 0.1 mg. The chart page
+    shows this before the dose is recorded."""
+    return (Decimal(mg_per_kg) * Decimal(weight_kg)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
 def _iv_dose(dose, protocol, check_in, mg_per_kg, infusion_minutes) -> list[str]:
     """Fill in an IV dose from mg/kg and the check-in weight; return range problems."""
     if check_in.weight_kg is None:
@@ -358,7 +364,7 @@ def _iv_dose(dose, protocol, check_in, mg_per_kg, infusion_minutes) -> list[str]
     if not minutes or minutes < 1:
         raise ValidationError({"infusion_minutes": "Give the infusion time in minutes."})
     dose.mg_per_kg, dose.weight_kg, dose.infusion_minutes = per_kg, check_in.weight_kg, minutes
-    dose.total_mg = (per_kg * check_in.weight_kg).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    dose.total_mg = iv_total_mg(mg_per_kg=per_kg, weight_kg=check_in.weight_kg)
     dose.ended_at = dose.started_at + dt.timedelta(minutes=minutes)
     lo, hi = protocol.dose_mg_per_kg_min, protocol.dose_mg_per_kg_max
     if (lo is not None and per_kg < lo) or (hi is not None and per_kg > hi):

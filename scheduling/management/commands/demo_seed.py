@@ -17,8 +17,9 @@ from clinic.roles import ROLE_GROUPS
 from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient
 from patients.services import screening_record
-from scheduling.models import Course, Protocol
-from scheduling.services import course_start
+from scheduling.models import Course, Protocol, Session
+from scheduling.selectors import slots_free
+from scheduling.services import course_start, session_book
 
 DEMO_PASSWORD = "demo-pass-2026"
 LOGINS = [
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             clinic = self._clinic()
             self._staff(clinic)
             self._patients(clinic)
+            self._session_today(clinic)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role, *_ in LOGINS + [("patient", "patient", "", "")]:
@@ -156,3 +158,24 @@ class Command(BaseCommand):
                     by=clinician,
                     now=timezone.now(),
                 )
+
+    def _session_today(self, clinic: Clinic) -> None:
+        """A session today for the demo patient, so the nurse's page has a chair to chart
+        (if the clinic is open for one more session today)."""
+        now = timezone.now()
+        today = clinic.local_today(now)
+        course = Course.objects.filter(patient__mrn=PATIENTS[0][0], clinic=clinic).first()
+        if course is None or any(
+            s.astimezone(clinic.tz).date() == today
+            for s in Session.objects.filter(course=course).values_list("starts_at", flat=True)
+        ):
+            return
+        slots = slots_free(course=course, start=today, days=1, now=now, limit=1)
+        if slots:
+            session_book(
+                course=course,
+                starts_at=slots[0].starts_at,
+                by=None,
+                note="Demo: a session today for the nurse's chart.",
+                now=now,
+            )

@@ -1,0 +1,261 @@
+"""The nurse's chart for one chair: checklist, dose, vitals, side effects, discharge.
+
+Every form posts with htmx and gets the chart's body back, so a new reading, its alert
+and the live chart appear without a page load; without JavaScript the same posts
+render the whole page.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from patients.services import record_access_log
+
+from .. import selectors, services
+from ..models import Protocol, Session, VitalSigns
+from . import access
+from .forms import (
+    CheckInForm,
+    DischargeForm,
+    DoseIntranasalForm,
+    DoseIvForm,
+    SideEffectForm,
+    VitalsForm,
+    errors_onto,
+)
+
+CRITERIA = [
+    ("status", "Session in monitoring"),
+    ("observation", "Minimum observation passed"),
+    ("vitals", "Vitals after the dose within thresholds (or signed off)"),
+    ("alerts", "No open alerts"),
+    ("escort_name", "Escort home recorded"),
+]
+
+
+def _dose_form(chart, data=None):
+    p = chart.protocol
+    if p.route == Protocol.Route.IV:
+        return DoseIvForm(
+            data,
+            initial={"mg_per_kg": p.dose_mg_per_kg, "infusion_minutes": p.infusion_minutes},
+        )
+    return DoseIntranasalForm(data, protocol=p, initial={"dose_mg": p.first_dose_mg})
+
+
+def _dose_preview(chart, mg_per_kg) -> str:
+    """What the IV dose comes to, from the weight at check-in (the service's own sum)."""
+    weight = chart.check_in.weight_kg if chart.check_in else None
+    if weight is None:
+        return "Record the weight at check-in to compute the dose."
+    try:
+        per_kg = Decimal(str(mg_per_kg))
+    except (InvalidOperation, TypeError):
+        return "Give the dose in mg/kg."
+    total = services.iv_total_mg(mg_per_kg=per_kg, weight_kg=weight)
+    return f"{per_kg} mg/kg × {weight} kg = {total} mg"
+
+
+def _vitals_rows(chart):
+    rows = []
+    for v in chart.current_vitals:
+        findings = selectors.vitals_findings(clinic=chart.clinic, vitals=v)
+        rows.append({"v": v, "flag": findings.fields})
+    return rows
+
+
+def _series(chart) -> list[dict]:
+    """Readings for the live chart: minutes since check-in on a linear axis."""
+    if chart.check_in is None:
+        return []
+    t0 = chart.check_in.checked_in_at
+    return [
+        {
+            "t": round((v.measured_at - t0).total_seconds() / 60, 1),
+            "systolic": v.systolic,
+            "diastolic": v.diastolic,
+            "heart_rate": v.heart_rate,
+            "spo2": v.spo2,
+        }
+        for v in chart.current_vitals
+    ]
+
+
+def _context(request, session: Session, **forms) -> dict:
+    chart = selectors.session_chart(session=session)
+    problems = chart.discharge_problems()
+    next_due = chart.vitals_next_due
+    vitals_initial = {"timepoint": next_due.timepoint if next_due else "after"}
+    dose_form = forms.get("dose_form") or _dose_form(chart)
+    preview = None
+    if chart.protocol.route == Protocol.Route.IV and chart.dose is None:
+        preview = _dose_preview(chart, dose_form["mg_per_kg"].value())
+    if preview is not None:
+        dose_form.fields["mg_per_kg"].widget.attrs.update(
+            {
+                "hx-get": reverse("pages:chart_dose_preview", args=[session.pk]),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#dose-preview",
+                "hx-swap": "innerHTML",
+            }
+        )
+    c = access.caller(request)
+    return {
+        "next_due": next_due
+        and {
+            "label": VitalSigns.Timepoint(next_due.timepoint).label,
+            "due_at": next_due.due_at,
+        },
+        "chart": chart,
+        "session": chart.session,
+        "tz": chart.clinic.tz,
+        "S": Session.Status,
+        "check_in_form": forms.get("check_in_form")
+        or CheckInForm(initial={"escort_name": chart.session.patient.escort_name}),
+        "dose_form": dose_form,
+        "dose_preview": preview,
+        "vitals_form": forms.get("vitals_form") or VitalsForm(initial=vitals_initial),
+        "vitals_rows": _vitals_rows(chart),
+        "series": _series(chart),
+        "side_effect_form": forms.get("side_effect_form") or SideEffectForm(),
+        "discharge_form": forms.get("discharge_form") or DischargeForm(),
+        "discharge_refused": forms.get("discharge_refused"),
+        "criteria": [
+            {"label": label, "met": key not in problems, "why": problems.get(key, [])}
+            for key, label in CRITERIA
+        ],
+        "status_error": forms.get("status_error"),
+        "can_chart": c.has(chart.clinic.id, access.CLINICAL),
+    }
+
+
+def _render(request, session, status=200, **forms) -> HttpResponse:
+    context = _context(request, session, **forms)
+    template = "_body.html" if request.htmx else "chart.html"
+    return render(request, f"scheduling/pages/chart/{template}", context, status=status)
+
+
+@login_required
+def chart(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.CLINICAL)
+    record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:chart")
+    return _render(request, session)
+
+
+@login_required
+@require_GET
+def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.CLINICAL)
+    chart = selectors.session_chart(session=session)
+    return HttpResponse(_dose_preview(chart, request.GET.get("mg_per_kg")))
+
+
+def _post(request, pk, form_class, form_name, call):
+    """Parse, call the service, and re-render the chart with the form's errors, if any."""
+    session = access.session_for(request, pk, access.CLINICAL)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            call(session, form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+            return _render(request, session, status=400, **{form_name: form})
+        return _render(request, session)
+    return _render(request, session, status=400, **{form_name: form})
+
+
+@login_required
+@require_POST
+def check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(session, d):
+        services.session_check_in(session=session, by=request.user, **d)
+
+    return _post(request, pk, CheckInForm, "check_in_form", call)
+
+
+@login_required
+@require_POST
+def dose(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.CLINICAL)
+    chart = selectors.session_chart(session=session)
+    form = _dose_form(chart, request.POST)
+    if form.is_valid():
+        try:
+            services.dose_record(session=session, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+            return _render(request, session, status=400, dose_form=form)
+        return _render(request, session)
+    return _render(request, session, status=400, dose_form=form)
+
+
+@login_required
+@require_POST
+def vitals(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(session, d):
+        services.vitals_record(session=session, by=request.user, **d)
+
+    return _post(request, pk, VitalsForm, "vitals_form", call)
+
+
+@login_required
+@require_POST
+def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(session, d):
+        services.side_effect_record(session=session, by=request.user, **d)
+
+    return _post(request, pk, SideEffectForm, "side_effect_form", call)
+
+
+@login_required
+@require_POST
+def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dose has ended: the session moves to monitoring."""
+    session = access.session_for(request, pk, access.CLINICAL)
+    try:
+        services.session_transition(session=session, to=Session.Status.MONITORING, by=request.user)
+    except ValidationError as exc:
+        return _render(request, session, status=400, status_error=exc.messages)
+    return _render(request, session)
+
+
+@login_required
+@require_POST
+def discharge(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.CLINICAL)
+    form = DischargeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.session_discharge(session=session, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            refused = [m for msgs in exc.message_dict.values() for m in msgs]
+            return _render(
+                request, session, status=400, discharge_form=form, discharge_refused=refused
+            )
+        return _render(request, session)
+    return _render(request, session, status=400, discharge_form=form)
+
+
+@login_required
+def today(request: HttpRequest) -> HttpResponse:
+    """The nurse's day: today's sessions at each of their clinics, chair by chair."""
+    clinics = access.clinics_for(request, access.CLINICAL)
+    boards = []
+    for clinic in clinics:
+        board = selectors.day_board(clinic=clinic, day=clinic.local_today())
+        by_chair = {c.id: {"chair": c, "sessions": []} for c in board.chairs}
+        for s in board.sessions:
+            if s.status != Session.Status.CANCELLED and s.chair_id in by_chair:
+                by_chair[s.chair_id]["sessions"].append(s)
+        boards.append({"clinic": clinic, "day": board.day, "chairs": list(by_chair.values())})
+        record_access_log(
+            user=request.user,
+            patient_ids=[s.patient_id for s in board.sessions],
+            action="page:today",
+        )
+    return render(request, "scheduling/pages/chart/today.html", {"boards": boards})

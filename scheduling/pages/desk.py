@@ -1,0 +1,374 @@
+"""Front desk: the day board, patients, starting a course, moving and cancelling."""
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from clinic.models import Chair
+from clinic.selectors import clinic_calendar
+from patients.models import Patient
+from patients.services import patient_register, record_access_log
+
+from .. import selectors, services
+from ..models import Protocol, Session
+from . import access
+from .forms import (
+    BoardForm,
+    CancelForm,
+    CourseForm,
+    MoveForm,
+    PatientRegisterForm,
+    PatientSearchForm,
+    SlotForm,
+    SlotsQueryForm,
+    combine_local,
+    errors_onto,
+)
+
+SLOT_MINUTES = 15
+
+
+def _board_grid(board, calendar) -> dict:
+    """Where each session sits on the grid: chairs as rows, 15-minute columns from the
+    clinic's opening to its closing time that weekday (8-18 on a day it is shut)."""
+    tz = board.clinic.tz
+    opens, closes = calendar.hours.get(board.day.weekday(), (dt.time(8), dt.time(18)))
+    start = dt.datetime.combine(board.day, opens)
+    end = dt.datetime.combine(board.day, closes)
+    shown = [s for s in board.sessions if s.status != Session.Status.CANCELLED]
+    for s in shown:  # widen the grid for a session outside the hours (a late move, say)
+        local_start = s.starts_at.astimezone(tz).replace(tzinfo=None)
+        local_end = s.ends_at.astimezone(tz).replace(tzinfo=None)
+        start = min(start, local_start.replace(minute=0))
+        end = max(end, local_end)
+    if end.minute:
+        end = end.replace(minute=0) + dt.timedelta(hours=1)
+    columns = int((end - start) / dt.timedelta(minutes=SLOT_MINUTES))
+    rows = {c.id: i + 2 for i, c in enumerate(board.chairs)}
+    unassigned = len(board.chairs) + 2
+    placed = []
+    for s in shown:
+        local_start = s.starts_at.astimezone(tz).replace(tzinfo=None)
+        local_end = s.ends_at.astimezone(tz).replace(tzinfo=None)
+        col = int((local_start - start) / dt.timedelta(minutes=SLOT_MINUTES)) + 2
+        span = max(1, -(-(local_end - local_start) // dt.timedelta(minutes=SLOT_MINUTES)))
+        placed.append({"s": s, "row": rows.get(s.chair_id, unassigned), "col": col, "span": span})
+    hours = []
+    t = start
+    while t < end:
+        col = int((t - start) / dt.timedelta(minutes=SLOT_MINUTES)) + 2
+        hours.append({"label": f"{t:%H:%M}", "col": col})
+        t += dt.timedelta(hours=1)
+    return {
+        "columns": columns,
+        "placed": placed,
+        "hours": hours,
+        "has_unassigned": any(p["row"] == unassigned for p in placed),
+        "unassigned_row": unassigned,
+        "is_open": board.day.weekday() in calendar.hours and not calendar.is_closed(board.day),
+    }
+
+
+@login_required
+def board(request: HttpRequest) -> HttpResponse:
+    clinics = access.clinics_for(request, access.STAFF)
+    form = BoardForm(request.GET or None, clinics=clinics)
+    clinic, day = None, None
+    if form.is_bound and form.is_valid():
+        clinic, day = form.cleaned_data["clinic"], form.cleaned_data["date"]
+    clinic = clinic or clinics.first()
+    if clinic is None:
+        return render(request, "scheduling/pages/desk/no_clinic.html", status=403)
+    day = day or clinic.local_today()
+    data = selectors.day_board(clinic=clinic, day=day)
+    record_access_log(
+        user=request.user, patient_ids=[s.patient_id for s in data.sessions], action="page:board"
+    )
+    context = {
+        "form": BoardForm(initial={"clinic": clinic, "date": day}, clinics=clinics),
+        "board": data,
+        "grid": _board_grid(data, clinic_calendar(clinic=clinic, start=day)),
+        "cancelled": [s for s in data.sessions if s.status == Session.Status.CANCELLED],
+        "notices": selectors.staff_notices_open(clinics=[clinic])[:10],
+        "prev_day": day - dt.timedelta(days=1),
+        "next_day": day + dt.timedelta(days=1),
+        "today": clinic.local_today(),
+        "can_book": access.caller(request).has(clinic.id, access.COURSE_STARTERS),
+    }
+    if request.htmx:
+        return render(request, "scheduling/pages/desk/_board.html", context)
+    return render(request, "scheduling/pages/desk/board.html", context)
+
+
+# --- patients --------------------------------------------------------------------------------
+
+
+@login_required
+def patients(request: HttpRequest) -> HttpResponse:
+    ids = access.clinic_ids_for(request, access.STAFF)
+    form = PatientSearchForm(request.GET or None)
+    found = Patient.objects.none()
+    if form.is_valid() and form.cleaned_data["q"]:
+        q = form.cleaned_data["q"]
+        found = Patient.objects.filter(
+            Q(last_name__icontains=q) | Q(first_name__icontains=q) | Q(mrn__iexact=q)
+        ).select_related("clinic")
+        if ids is not None:
+            found = found.filter(clinic_id__in=ids)
+        found = list(found.order_by("last_name", "first_name")[:50])
+        record_access_log(
+            user=request.user, patient_ids=[p.id for p in found], action="page:patient:search"
+        )
+    template = "_results.html" if request.htmx else "patients.html"
+    return render(
+        request,
+        f"scheduling/pages/desk/{template}",
+        {"form": form, "found": found, "searched": form.is_valid() and form.cleaned_data["q"]},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_new(request: HttpRequest) -> HttpResponse:
+    clinics = access.clinics_for(request, access.REGISTRARS)
+    clinic_id = request.POST.get("clinic") or request.GET.get("clinic")
+    clinic = clinics.filter(pk=clinic_id).first() if clinic_id else clinics.first()
+    if clinic is None:
+        return redirect("pages:patients")
+    form = PatientRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = patient_register(clinic=clinic, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            return redirect("pages:patient", pk=patient.pk)
+    return render(
+        request,
+        "scheduling/pages/desk/patient_new.html",
+        {"form": form, "clinics": clinics, "clinic": clinic},
+    )
+
+
+@login_required
+def patient(request: HttpRequest, pk: int) -> HttpResponse:
+    ids = access.clinic_ids_for(request, access.STAFF)
+    qs = Patient.objects.select_related("clinic")
+    if ids is not None:
+        qs = qs.filter(clinic_id__in=ids)
+    p = qs.filter(pk=pk).first()
+    if p is None:
+        from django.http import Http404
+
+        raise Http404
+    record_access_log(user=request.user, patient_ids=[p.id], action="page:patient")
+    return render(
+        request,
+        "scheduling/pages/desk/patient.html",
+        {
+            "patient": p,
+            "courses": p.courses.select_related("protocol").order_by("-start_date"),
+            "sessions": selectors.sessions_for_patient(
+                patient=p, now=timezone.now()
+            ).select_related("chair")[:20],
+        },
+    )
+
+
+# --- starting a course -----------------------------------------------------------------------
+
+
+def _course_form(request, data=None, initial=None) -> CourseForm:
+    ids = access.clinic_ids_for(request, access.COURSE_STARTERS)
+    patients = Patient.objects.select_related("clinic").order_by("last_name", "first_name")
+    protocols = Protocol.objects.filter(is_active=True).order_by("name")
+    if ids is not None:
+        patients = patients.filter(clinic_id__in=ids)
+        protocols = protocols.filter(Q(clinic__isnull=True) | Q(clinic_id__in=ids))
+    return CourseForm(data, initial=initial, patients=patients, protocols=protocols)
+
+
+def _course_args(form: CourseForm) -> dict:
+    d = form.cleaned_data
+    return dict(
+        patient=d["patient"],
+        protocol=d["protocol"],
+        start_date=d["start_date"],
+        preferred_weekdays=d["preferred_weekdays"],
+        preferred_time=d["preferred_time"],
+    )
+
+
+COURSE_ALIASES = {"screening": "patient"}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def course_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        initial = {"patient": request.GET.get("patient")}
+        return render(
+            request,
+            "scheduling/pages/desk/course_new.html",
+            {"form": _course_form(request, initial=initial)},
+        )
+    form = _course_form(request, request.POST)
+    action = request.POST.get("action", "preview")
+    planned = None
+    if form.is_valid():
+        try:
+            if action == "confirm":
+                course = services.course_start(**_course_args(form), by=request.user)
+                first = course.sessions.order_by("starts_at").first()
+                day = first.starts_at.astimezone(course.clinic.tz).date()
+                url = reverse("pages:board") + f"?clinic={course.clinic_id}&date={day:%Y-%m-%d}"
+                if request.htmx:
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = url
+                    return response
+                return redirect(url)
+            planned = services.course_plan(**_course_args(form))
+        except ValidationError as exc:
+            errors_onto(form, exc, COURSE_ALIASES)
+    context = {"form": form, "planned": planned}
+    if planned is not None:
+        tz = form.cleaned_data["patient"].clinic.tz
+        context["planned"] = [
+            {"number": p.number, "local": p.starts_at.astimezone(tz)} for p in planned
+        ]
+    if request.htmx:
+        return render(request, "scheduling/pages/desk/_course_preview.html", context)
+    return render(request, "scheduling/pages/desk/course_new.html", context)
+
+
+# --- one session: move, cancel, free slots -----------------------------------------------------
+
+
+def _session_context(request, session: Session, **forms) -> dict:
+    tz = session.clinic.tz
+    local = session.starts_at.astimezone(tz)
+    query = SlotsQueryForm(request.GET or None)
+    start = session.clinic.local_today()
+    if query.is_valid() and query.cleaned_data["start"]:
+        start = max(start, query.cleaned_data["start"])
+    slots = []
+    if session.status == Session.Status.BOOKED:
+        slots = selectors.slots_free(
+            course=session.course,
+            start=start,
+            days=14,
+            now=timezone.now(),
+            limit=24,
+            exclude_session_id=session.id,
+        )
+    return {
+        "session": session,
+        "local": local,
+        "history": session.status_changes.select_related("changed_by").order_by("changed_at"),
+        "move_form": forms.get("move_form")
+        or MoveForm(
+            initial={"date": local.date(), "time": local.time(), "chair": session.chair_id},
+            clinic=session.clinic,
+        ),
+        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "slot_errors": forms.get("slot_errors"),
+        "slots_query": SlotsQueryForm(initial={"start": start}),
+        "slots": slots,
+    }
+
+
+@login_required
+def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.STAFF)
+    record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:session")
+    context = _session_context(request, session)
+    if request.htmx and request.GET.get("part") == "slots":
+        return render(request, "scheduling/pages/desk/_slots.html", context)
+    return render(request, "scheduling/pages/desk/session.html", context)
+
+
+def _after_edit(session: Session) -> HttpResponse:
+    return redirect("pages:session", pk=session.pk)
+
+
+@login_required
+@require_POST
+def session_move(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.BOOKERS)
+    form = MoveForm(request.POST, clinic=session.clinic)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.session_move(
+                session=session,
+                starts_at=combine_local(d["date"], d["time"], session.clinic.tz),
+                chair=d["chair"],
+                scope=d["scope"],
+                note=d["note"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            errors_onto(form, exc, {"starts_at": "time", "chair_id": "chair"})
+        else:
+            return _after_edit(session)
+    context = _session_context(request, session, move_form=form)
+    return render(request, "scheduling/pages/desk/session.html", context, status=400)
+
+
+@login_required
+@require_POST
+def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    session = access.session_for(request, pk, access.BOOKERS)
+    form = CancelForm(request.POST)
+    if form.is_valid():
+        try:
+            services.session_cancel(
+                session=session,
+                scope=form.cleaned_data["scope"],
+                reason=form.cleaned_data["reason"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            return _after_edit(session)
+    context = _session_context(request, session, cancel_form=form)
+    return render(request, "scheduling/pages/desk/session.html", context, status=400)
+
+
+@login_required
+@require_POST
+def session_slot(request: HttpRequest, pk: int) -> HttpResponse:
+    """A free slot clicked: move this session there, or book one more session of its
+    course there."""
+    session = access.session_for(request, pk, access.BOOKERS)
+    form = SlotForm(request.POST)
+    errors = None
+    if form.is_valid():
+        d = form.cleaned_data
+        chair = Chair.objects.filter(clinic=session.clinic, pk=d["chair"]).first()
+        try:
+            if chair is None:
+                raise ValidationError({"chair": "That chair is not at this clinic."})
+            if d["action"] == "move":
+                services.session_move(
+                    session=session, starts_at=d["starts_at"], chair=chair, by=request.user
+                )
+                return _after_edit(session)
+            booked = services.session_book(
+                course=session.course, starts_at=d["starts_at"], chair=chair, by=request.user
+            )
+            return redirect("pages:session", pk=booked.pk)
+        except ValidationError as exc:
+            errors = exc.messages
+    else:
+        errors = [e for errs in form.errors.values() for e in errs]
+    context = _session_context(request, session, slot_errors=errors)
+    return render(request, "scheduling/pages/desk/session.html", context, status=400)

@@ -1,0 +1,244 @@
+"""The pages' forms: they parse and type the input; the services hold the rules."""
+
+import datetime as dt
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import fields_for_model
+
+from clinic.models import Chair, Weekday
+from patients.models import Patient, QuestionnaireResponse
+
+from ..models import Protocol, SideEffect, VitalSigns
+from ..services import Scope
+
+
+def errors_onto(form: forms.Form, exc: ValidationError, aliases: dict | None = None) -> None:
+    """Put a service's ValidationError on the form, next to the field it names.
+
+    `aliases` maps a service's name to a form field (the screening gate's "screening"
+    is about the chosen patient); names with no field go to the form's top."""
+    aliases = aliases or {}
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, messages in exc.message_dict.items():
+        target = aliases.get(name, name)
+        if target in form.fields:
+            form.add_error(target, messages)
+        else:
+            label = name.replace("_", " ").capitalize()
+            form.add_error(None, [f"{label}: {m}" for m in messages])
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
+# --- front desk ----------------------------------------------------------------------------
+
+
+class BoardForm(forms.Form):
+    clinic = forms.ModelChoiceField(queryset=None, required=False, empty_label=None)
+    date = forms.DateField(required=False, widget=DateInput())
+
+    def __init__(self, *args, clinics, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = clinics
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(label="Name or record number", required=False, max_length=100, strip=True)
+
+
+REGISTER_FIELDS = [
+    "mrn", "first_name", "last_name", "birth_date", "sex", "email", "phone", "timezone",
+    "weight_kg", "escort_name", "escort_phone",
+]  # fmt: skip
+
+
+class PatientRegisterForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(fields_for_model(Patient, fields=REGISTER_FIELDS))
+        self.fields["birth_date"].widget = DateInput()
+        self.fields["timezone"].help_text = "e.g. Europe/London; blank means the clinic's."
+
+
+class CourseForm(forms.Form):
+    patient = forms.ModelChoiceField(queryset=None)
+    protocol = forms.ModelChoiceField(queryset=None)
+    start_date = forms.DateField(widget=DateInput())
+    preferred_weekdays = forms.TypedMultipleChoiceField(
+        label="Weekdays",
+        choices=Weekday.choices,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    preferred_time = forms.TimeField(label="Time (clinic time)", widget=TimeInput())
+
+    def __init__(self, *args, patients, protocols, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].queryset = patients
+        self.fields["protocol"].queryset = protocols
+
+
+class MoveForm(forms.Form):
+    date = forms.DateField(widget=DateInput())
+    time = forms.TimeField(label="Time (clinic time)", widget=TimeInput())
+    chair = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any free chair")
+    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.ONE)
+    note = forms.CharField(required=False, max_length=500)
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["chair"].queryset = Chair.objects.filter(clinic=clinic, is_active=True)
+
+
+class CancelForm(forms.Form):
+    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.ONE)
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class SlotForm(forms.Form):
+    """A free slot picked from the finder: move this session there, or book one more."""
+
+    starts_at = forms.DateTimeField()
+    chair = forms.IntegerField(min_value=1)
+    action = forms.ChoiceField(choices=[("move", "Move here"), ("book", "Book another")])
+
+
+class SlotsQueryForm(forms.Form):
+    start = forms.DateField(label="From", required=False, widget=DateInput())
+
+
+# --- the nurse's chart ---------------------------------------------------------------------
+
+
+class CheckInForm(forms.Form):
+    fasting_confirmed = forms.BooleanField(label="Fasting as instructed", required=False)
+    escort_confirmed = forms.BooleanField(label="Escort home confirmed", required=False)
+    escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
+    weight_kg = forms.DecimalField(
+        label="Weight (kg)", required=False, max_digits=5, decimal_places=1
+    )
+    notes = forms.CharField(required=False, max_length=1000)
+
+
+class DoseIvForm(forms.Form):
+    mg_per_kg = forms.DecimalField(label="Dose (mg/kg)", max_digits=5, decimal_places=2)
+    infusion_minutes = forms.IntegerField(label="Infusion (minutes)", min_value=1)
+    sign_off_reason = forms.CharField(
+        label="Clinician's sign-off reason (out of range only)", required=False
+    )
+
+
+class DoseIntranasalForm(forms.Form):
+    dose_mg = forms.TypedChoiceField(label="Dose", coerce=int)
+    lot_number = forms.CharField(label="Lot number", max_length=60)
+    sign_off_reason = forms.CharField(
+        label="Clinician's sign-off reason (out of range only)", required=False
+    )
+
+    def __init__(self, *args, protocol: Protocol, **kwargs):
+        super().__init__(*args, **kwargs)
+        device = protocol.device_mg or 28
+        self.fields["dose_mg"].choices = [
+            (n * device, f"{n * device} mg ({n} device{'s' if n > 1 else ''})") for n in range(1, 4)
+        ]
+
+
+class VitalsForm(forms.Form):
+    timepoint = forms.ChoiceField(choices=VitalSigns.Timepoint.choices)
+    systolic = forms.IntegerField(label="Systolic")
+    diastolic = forms.IntegerField(label="Diastolic")
+    heart_rate = forms.IntegerField(label="Heart rate")
+    spo2 = forms.IntegerField(label="SpO2 %")
+    respiratory_rate = forms.IntegerField(label="Resp. rate", required=False)
+    temperature_c = forms.DecimalField(
+        label="Temp °C", required=False, max_digits=4, decimal_places=1
+    )
+
+
+class SideEffectForm(forms.Form):
+    kind = forms.ChoiceField(label="Side effect", choices=SideEffect.Kind.choices)
+    severity = forms.ChoiceField(choices=SideEffect.Severity.choices)
+    serious = forms.BooleanField(label="Serious", required=False)
+    cadss = forms.IntegerField(label="CADSS (0-92)", required=False)
+    moaa_s = forms.IntegerField(label="MOAA/S (0-5)", required=False)
+    notes = forms.CharField(required=False, max_length=1000)
+
+
+class DischargeForm(forms.Form):
+    escort_name = forms.CharField(
+        label="Escort (if not recorded at check-in)", required=False, max_length=200
+    )
+    notes = forms.CharField(required=False, max_length=1000)
+
+
+# --- clinician and patient -----------------------------------------------------------------
+
+
+class AcknowledgeForm(forms.Form):
+    note = forms.CharField(label="What was decided or done", max_length=1000)
+
+
+PHQ9_ITEMS = [
+    "Little interest or pleasure in doing things",
+    "Feeling down, depressed, or hopeless",
+    "Trouble falling or staying asleep, or sleeping too much",
+    "Feeling tired or having little energy",
+    "Poor appetite or overeating",
+    "Feeling bad about yourself, or that you are a failure or have let yourself or your "
+    "family down",
+    "Trouble concentrating on things, such as reading the newspaper or watching television",
+    "Moving or speaking so slowly that other people could have noticed; or the opposite, "
+    "being so fidgety or restless that you have been moving around a lot more than usual",
+    "Thoughts that you would be better off dead, or of hurting yourself in some way",
+]
+PHQ9_CHOICES = [
+    (0, "Not at all"),
+    (1, "Several days"),
+    (2, "More than half the days"),
+    (3, "Nearly every day"),
+]
+
+
+class Phq9Form(forms.Form):
+    """Over the last two weeks, how often have you been bothered by..."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for i, text in enumerate(PHQ9_ITEMS):
+            self.fields[f"item{i}"] = forms.TypedChoiceField(
+                label=f"{i + 1}. {text}",
+                choices=PHQ9_CHOICES,
+                coerce=int,
+                widget=forms.RadioSelect,
+            )
+
+    def items(self) -> list[int]:
+        return [self.cleaned_data[f"item{i}"] for i in range(len(PHQ9_ITEMS))]
+
+    def item_errors(self, exc: ValidationError) -> None:
+        """The service names items `items[i]`; each goes to its question."""
+        aliases = {f"items[{i}]": f"item{i}" for i in range(len(PHQ9_ITEMS))}
+        errors_onto(self, exc, aliases)
+
+
+QUESTIONNAIRE_KIND = QuestionnaireResponse.Kind.PHQ9
+
+
+def combine_local(day: dt.date, at: dt.time, tz) -> dt.datetime:
+    """A local wall-clock date and time, as an aware datetime in `tz`."""
+    return dt.datetime.combine(day, at, tzinfo=tz)

@@ -1,0 +1,130 @@
+"""The patient's portal: upcoming sessions in their own time zone with the preparation,
+confirm or cancel, a PHQ-9 before a session, and a personal calendar feed."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from patients.models import Patient, QuestionnaireResponse
+from patients.services import patient_calendar_token_reset
+
+from .. import selectors, services
+from ..calendar_feed import calendar_feed
+from ..models import Session
+from ..reminder_content import local_when, preparation_lines
+from . import access
+from .forms import Phq9Form
+
+ANSWERS = {"confirm": Session.Response.CONFIRMED, "cancel": Session.Response.CANCELLED}
+
+
+def _feed_url(request, patient: Patient) -> str | None:
+    if not patient.calendar_token:
+        return None
+    return request.build_absolute_uri(reverse("pages:calendar", args=[patient.calendar_token]))
+
+
+@login_required
+def portal(request: HttpRequest) -> HttpResponse:
+    patient = access.own_patient(request)
+    tz = patient.tz
+    rows = []
+    for s in selectors.sessions_for_patient(patient=patient, now=timezone.now()):
+        rows.append(
+            {
+                "s": s,
+                "when": local_when(s.starts_at, tz),
+                "planned": int(s.starts_at.timestamp()),
+                "preparation": preparation_lines(s.course.protocol),
+            }
+        )
+    return render(
+        request,
+        "scheduling/pages/portal/portal.html",
+        {"patient": patient, "rows": rows, "feed_url": _feed_url(request, patient)},
+    )
+
+
+@login_required
+@require_POST
+def respond(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm or cancel from the portal: the same service as the reminder links."""
+    session = access.own_session(request, pk)
+    answer = ANSWERS.get(request.POST.get("answer", ""))
+    try:
+        planned = dt.datetime.fromtimestamp(int(request.POST.get("planned", "")), tz=dt.UTC)
+    except ValueError:
+        planned = None
+    if answer is None or planned is None:
+        messages.error(request, "Choose confirm or cancel.")
+        return redirect("pages:portal")
+    try:
+        services.session_respond(
+            session=session, planned_starts_at=planned, answer=answer, now=timezone.now()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        when = local_when(session.starts_at, access.own_patient(request).tz)["when"]
+        done = "confirmed" if answer == Session.Response.CONFIRMED else "cancelled"
+        messages.success(request, f"Thank you: your appointment on {when} is {done}.")
+    return redirect("pages:portal")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def phq9(request: HttpRequest) -> HttpResponse:
+    patient = access.own_patient(request)
+    form = Phq9Form(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.questionnaire_submit(
+                patient=patient,
+                kind=QuestionnaireResponse.Kind.PHQ9,
+                items=form.items(),
+                by=request.user,
+            )
+        except ValidationError as exc:
+            form.item_errors(exc)
+        else:
+            messages.success(
+                request, "Thank you: your answers are with your care team for your next visit."
+            )
+            return redirect("pages:portal")
+    return render(request, "scheduling/pages/portal/phq9.html", {"form": form})
+
+
+@login_required
+@require_POST
+def calendar_reset(request: HttpRequest) -> HttpResponse:
+    patient = access.own_patient(request)
+    patient_calendar_token_reset(patient=patient)
+    messages.success(
+        request, "Your calendar link is new: the old one no longer works. Subscribe again."
+    )
+    return redirect("pages:portal")
+
+
+@require_GET
+def calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """The feed a phone's calendar subscribes to: no login, the token is the secret."""
+    patient = Patient.objects.filter(calendar_token=token).exclude(calendar_token="").first()
+    if patient is None:
+        raise Http404
+    sessions = selectors.sessions_for_patient(patient=patient, now=timezone.now())
+    host = settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0]
+    body = calendar_feed(sessions=sessions, now=timezone.now(), site=host)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="sessions.ics"'
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response

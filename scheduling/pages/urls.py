@@ -1,0 +1,42 @@
+from django.urls import path
+
+from . import chart, clinician, desk, portal
+
+app_name = "pages"
+
+urlpatterns = [
+    # front desk
+    path("desk/board/", desk.board, name="board"),
+    path("desk/patients/", desk.patients, name="patients"),
+    path("desk/patients/new/", desk.patient_new, name="patient_new"),
+    path("desk/patients/<int:pk>/", desk.patient, name="patient"),
+    path("desk/courses/new/", desk.course_new, name="course_new"),
+    path("desk/sessions/<int:pk>/", desk.session_detail, name="session"),
+    path("desk/sessions/<int:pk>/move/", desk.session_move, name="session_move"),
+    path("desk/sessions/<int:pk>/cancel/", desk.session_cancel, name="session_cancel"),
+    path("desk/sessions/<int:pk>/slot/", desk.session_slot, name="session_slot"),
+    # nurse
+    path("nurse/today/", chart.today, name="today"),
+    path("chart/<int:pk>/", chart.chart, name="chart"),
+    path("chart/<int:pk>/check-in/", chart.check_in, name="chart_check_in"),
+    path("chart/<int:pk>/dose/", chart.dose, name="chart_dose"),
+    path("chart/<int:pk>/dose-preview/", chart.dose_preview, name="chart_dose_preview"),
+    path("chart/<int:pk>/vitals/", chart.vitals, name="chart_vitals"),
+    path("chart/<int:pk>/side-effects/", chart.side_effect, name="chart_side_effect"),
+    path("chart/<int:pk>/monitoring/", chart.monitoring, name="chart_monitoring"),
+    path("chart/<int:pk>/discharge/", chart.discharge, name="chart_discharge"),
+    # clinician
+    path("clinician/courses/", clinician.courses, name="courses"),
+    path("clinician/courses/<int:pk>/", clinician.course, name="course"),
+    path(
+        "clinician/courses/<int:pk>/alerts/<int:alert_id>/acknowledge/",
+        clinician.acknowledge,
+        name="acknowledge",
+    ),
+    # patient
+    path("portal/", portal.portal, name="portal"),
+    path("portal/sessions/<int:pk>/respond/", portal.respond, name="portal_respond"),
+    path("portal/phq9/", portal.phq9, name="phq9"),
+    path("portal/calendar/new/", portal.calendar_reset, name="calendar_reset"),
+    path("calendar/<str:token>.ics", portal.calendar, name="calendar"),
+]
