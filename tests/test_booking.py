@@ -489,7 +489,7 @@ def test_the_database_refuses_one_patient_in_two_sessions_at_once(course):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_many_bookings_of_one_chair_at_once_end_with_exactly_one(clinic):
     chair = Chair.objects.filter(clinic=clinic).first()
     # Eight patients whose courses start in February; all want chair 1 on 20 January.

@@ -37,7 +37,7 @@ PHONE = {"width": 390, "height": 844}
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
@@ -83,27 +83,8 @@ def _late_morning_zone() -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-def _builtin_data():
-    """The built-in protocols and checklist, from their data migrations. serialized_rollback
-    should restore them after a transactional test's flush, but in a full run it does not
-    always (observed on SQLite), so put them back the way the migrations made them."""
-    import importlib
-
-    from django.apps import apps
-
-    if Protocol.objects.filter(clinic=None, code="iv-standard").exists():
-        return
-    for module, function in [
-        ("patients.migrations.0003_contraindication_checklist", "create"),
-        ("scheduling.migrations.0002_builtin_protocols", "create"),
-        ("scheduling.migrations.0004_protocol_contraindications", "link"),
-    ]:
-        getattr(importlib.import_module(module), function)(apps, None)
-
-
 @pytest.fixture
 def world():
-    _builtin_data()
     clinic = Clinic.objects.create(
         name="Harbour Clinic", slug="harbour-b", timezone=_late_morning_zone()
     )

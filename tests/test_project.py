@@ -3,6 +3,7 @@
 from io import StringIO
 from pathlib import Path
 
+import pytest
 import yaml
 from django.core.management import call_command
 
@@ -84,3 +85,31 @@ def test_the_celery_app_schedules_the_horizon_extension():
     tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "scheduling.tasks.courses_extend_horizon" in tasks
     assert "scheduling.tasks.courses_extend_horizon" in app.tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_emptied_database_gets_its_built_in_data_back():
+    from django.contrib.auth.models import Group
+
+    from patients.models import Contraindication
+    from scheduling.models import Protocol
+
+    call_command("flush", interactive=False, verbosity=0)
+
+    codes = set(Protocol.objects.filter(clinic=None).values_list("code", flat=True))
+    assert codes == {"iv-standard", "iv-six-in-twelve", "esketamine-trd", "esketamine-mdsi"}
+    assert Contraindication.objects.count() >= 16
+    assert Protocol.objects.get(code="esketamine-trd").contraindications.count() >= 16
+    assert Group.objects.filter(name="Front desk").exists()
+
+
+@pytest.mark.django_db
+def test_a_clinics_edits_to_built_in_data_are_never_undone():
+    from clinic.roles import sync_role_groups  # noqa: F401  (the other post_migrate step)
+    from scheduling.builtin import builtin_data_ensure
+    from scheduling.models import Protocol
+
+    protocol = Protocol.objects.get(code="iv-six-in-twelve")
+    protocol.delete()
+    builtin_data_ensure()
+    assert not Protocol.objects.filter(code="iv-six-in-twelve").exists()

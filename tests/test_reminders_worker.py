@@ -49,7 +49,7 @@ pytestmark = [
         not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""),
         reason="needs REDIS_URL and PostgreSQL (the CI's second pass)",
     ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
