@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -30,6 +30,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The performance benchmark (README, Performance): PostgreSQL and Redis on this machine,
+# two databases of its own (infusion_bench_small, infusion_bench), about 15 minutes.
+# Writes test-artifacts/bench.json. Never part of `make test` or CI.
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench --quick $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -48,3 +49,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+if settings.BENCH:
+    # The benchmark's bare-INSERT floor (tests/benchmarks); off unless BENCH is set.
+    from scheduling.views_bench import bare_vitals_insert
+
+    urlpatterns.append(path("bench/bare-vitals/", bare_vitals_insert))
