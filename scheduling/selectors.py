@@ -171,7 +171,8 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
         )
         .order_by("starts_at", "chair__name", "id")
     )
-    vitals = VitalSigns.objects.in_bulk(
+    # amended_by joined: the board's readings show it, and one query per row would follow.
+    vitals = VitalSigns.objects.select_related("amended_by").in_bulk(
         [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
     )
     for s in sessions:

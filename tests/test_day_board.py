@@ -114,3 +114,24 @@ def test_the_board_asks_the_database_the_same_number_of_times_at_two_sizes(world
     large = _queries(world, day)
     assert large == small <= 4
     assert len(day_board(clinic=world.clinic, day=day).sessions) >= 50
+
+
+def _api_queries(world, day) -> int:
+    client = world.client("front_desk")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(
+            "/api/v1/day-board/", {"clinic": world.clinic.pk, "date": day.isoformat()}
+        )
+    assert response.status_code == 200, response.json()
+    return len(ctx.captured_queries)
+
+
+def test_the_board_api_asks_the_same_number_of_times_at_two_sizes(world):
+    # The selector alone can stay flat while the serializer reads a relation per row
+    # (a reading's amended_by did): count the whole request.
+    _, day = board_day(world)
+    _fill(world, day, 5)
+    small = _api_queries(world, day)
+    _fill(world, day, 45)
+    large = _api_queries(world, day)
+    assert large == small
