@@ -76,14 +76,16 @@ def _fill(world, day, n):
 
     nurse = world.users["nurse"]
     course = world.courses["other_patient"]
-    base = dt.datetime.combine(day, dt.time(8), tzinfo=world.clinic.tz)
+    base = dt.datetime.combine(day, dt.time(5), tzinfo=world.clinic.tz)
     count = Session.objects.count()
     for i in range(n):
         chair = Chair.objects.create(clinic=world.clinic, name=f"Load {count}-{i}")
-        start = base + dt.timedelta(minutes=i)
+        # A minute each, one after another, early in the day: one patient, never two
+        # sessions at once (PostgreSQL's exclusion constraint would refuse it).
+        start = base + dt.timedelta(minutes=count + i)
         s = Session.objects.create(clinic=world.clinic, course=course, patient=world.other_patient,
                                    chair=chair, number=9000 + count + i, starts_at=start,
-                                   ends_at=start + dt.timedelta(hours=1))  # fmt: skip
+                                   ends_at=start + dt.timedelta(minutes=1))  # fmt: skip
         for k in range(3):
             v = VitalSigns.objects.create(session=s, timepoint="during", measured_at=start +
                                           dt.timedelta(minutes=10 * k), systolic=120 + k,
@@ -135,3 +137,22 @@ def test_the_board_api_asks_the_same_number_of_times_at_two_sizes(world):
     _fill(world, day, 45)
     large = _api_queries(world, day)
     assert large == small
+
+
+def test_the_hand_built_board_matches_its_documented_serializer(world):
+    import json
+
+    from scheduling.api import DayBoardSerializer, day_board_data
+
+    first, day = board_day(world)
+    _fill(world, day, 3)
+    now = first.starts_at
+    VitalSigns.objects.create(session=first, timepoint="after", measured_at=now,
+                              systolic=121, diastolic=79, heart_rate=66, spo2=97,
+                              respiratory_rate=14, temperature_c="36.6",
+                              recorded_by=world.users["nurse"], recorded_at=now)  # fmt: skip
+    board = day_board(clinic=world.clinic, day=day)
+    assert any(s.latest_vitals and s.latest_vitals.temperature_c for s in board.sessions)
+    assert any(s.open_alerts for s in board.sessions)
+    documented = json.loads(json.dumps(DayBoardSerializer(board).data))
+    assert json.loads(json.dumps(day_board_data(board))) == documented
