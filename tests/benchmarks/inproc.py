@@ -126,9 +126,17 @@ def explain() -> dict:
     return out
 
 
+HOT = [
+    ('FROM "scheduling_session"', "sessions, joined, with the latest-vitals subquery"),
+    ('FROM "scheduling_alert"', "open alerts"),
+    ('FROM "scheduling_vitalsigns"', "the latest readings"),
+    ('FROM "clinic_chair"', "chairs"),
+]
+
+
 def _name(sql: str) -> str:
-    table = sql.split(" FROM ", 1)[1].split()[0].strip('"') if " FROM " in sql else "?"
-    return table
+    # The main FROM: a subquery's FROM comes earlier in the text, so look for each table.
+    return next((name for marker, name in HOT if marker in sql), sql[:40])
 
 
 def services(count: int = 40) -> dict:
