@@ -160,8 +160,14 @@ def services(count: int = 40) -> dict:
         )  # fmt: skip
         screening_record(patient=p, answers={item: False for item in items}, by=None)
         patients.append(p)
-    # Past the generated grid (booked about thirteen weeks ahead): chairs are free there.
-    start = day + dt.timedelta(days=200 + stamp % 50 * 7)
+    # A fortnight past the last booked session (the generated grid, earlier runs): every
+    # chair is free there, so each run measures the same work.
+    from django.db.models import Max
+
+    from scheduling.models import Session
+
+    last = Session.objects.filter(clinic=clinic).aggregate(m=Max("starts_at"))["m"]
+    start = last.astimezone(clinic.tz).date() + dt.timedelta(days=14)
     start -= dt.timedelta(days=start.weekday())
     times = [dt.time(7, 30), dt.time(10), dt.time(12, 30), dt.time(15)]
     began = time.perf_counter()
