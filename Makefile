@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The performance benchmark (README, Performance): PostgreSQL and Redis on this machine,
-# two databases of its own (infusion_bench_small, infusion_bench), about 15 minutes.
+# two databases of its own (infusion_bench_small, infusion_bench), 4 to 6 minutes.
 # Writes test-artifacts/bench.json. Never part of `make test` or CI.
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
