@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test browser install lint format bench bench-reminders clean
+.PHONY: run test browser install lint format bench bench-quick bench-reminders clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -39,6 +39,15 @@ test: $(STAMP) browser
 # Needs this machine's PostgreSQL and Redis; see tests/benchmarks/bench_reminders.py.
 bench-reminders: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_reminders
+
+# The performance benchmark (README, Performance): PostgreSQL and Redis on this machine,
+# two databases of its own (infusion_bench_small, infusion_bench), 4 to 6 minutes.
+# Writes test-artifacts/bench.json. Never part of `make test` or CI.
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench --quick $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -53,7 +53,8 @@ def _amended(model, values: dict, session: Session):
 
 def _in_scope_session(view, session_id) -> Session:
     """A session the caller may chart, or a 400 naming the field (never whose it is)."""
-    session = view.scope_sessions().filter(pk=session_id).first()
+    # Only the id: the service it goes to reads the session again, locked, with its joins.
+    session = view.scope_sessions().filter(pk=session_id).select_related(None).only("id").first()
     if session is None:
         raise serializers.ValidationError({"session": ["No such session among yours."]})
     return session

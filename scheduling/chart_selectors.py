@@ -367,7 +367,8 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
         waivers={w.item: w for w in ChecklistWaiver.objects.filter(session=s)},
         vitals=list(
             VitalSigns.objects.filter(session=s)
-            .select_related("recorded_by")
+            # amended_by joined: the chart shows each reading's correction (else a query a row).
+            .select_related("recorded_by", "amended_by")
             .order_by("measured_at", "id")
         ),
         side_effects=list(SideEffect.objects.filter(session=s).order_by("onset_at", "id")),

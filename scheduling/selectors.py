@@ -150,6 +150,14 @@ class DayBoard:
     sessions: list  # each with .latest_vitals (or None) and .open_alerts (a list)
 
 
+BOARD_FIELDS = (
+    "id", "clinic_id", "course_id", "patient_id", "chair_id", "number", "starts_at", "ends_at",
+    "status", "patient__id", "patient__clinic_id", "patient__mrn", "patient__first_name",
+    "patient__last_name", "chair__id", "chair__name", "course__id", "course__protocol_id",
+    "course__protocol__id", "course__protocol__name",
+)  # fmt: skip
+
+
 def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """One clinic's day: its chairs, and every session starting that local day with its
     patient, chair, protocol, latest current vitals and open alerts.
@@ -173,6 +181,10 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     sessions = list(
         Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
         .select_related("patient", "chair", "course__protocol")
+        # Only what the board shows: building ~250 full model rows (a protocol has ~25
+        # columns) was a third of the request. The API query-count test catches a field
+        # left out here, as an extra query per row.
+        .only(*BOARD_FIELDS)
         .annotate(latest_vitals_id=Subquery(latest))
         .prefetch_related(
             Prefetch(
@@ -183,7 +195,8 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
         )
         .order_by("starts_at", "chair__name", "id")
     )
-    vitals = VitalSigns.objects.in_bulk(
+    # amended_by joined: the board's readings show it, and one query per row would follow.
+    vitals = VitalSigns.objects.select_related("amended_by").in_bulk(
         [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
     )
     for s in sessions:

@@ -170,3 +170,40 @@ def test_bad_phq9_items_are_named(iv_session, nurse):
     }, format="json")  # fmt: skip
     assert response.status_code == 400
     assert "items.4" in response.json()["errors"]
+
+
+def _grow_chart(session, nurse, n):
+    from scheduling.models import SideEffect
+
+    now = session.starts_at
+    for _ in range(n):
+        v = VitalSigns.objects.create(session=session, timepoint="after", measured_at=now,
+                                      recorded_by=nurse, recorded_at=now,
+                                      **NORMAL_VITALS)  # fmt: skip
+        # A corrected reading too: the chart shows both, linked.
+        VitalSigns.objects.create(session=session, timepoint="after", measured_at=now,
+                                  recorded_by=nurse, recorded_at=now, amends=v,
+                                  amendment_reason="typo", **NORMAL_VITALS)  # fmt: skip
+        SideEffect.objects.create(session=session, kind="nausea", severity="mild", onset_at=now,
+                                  recorded_by=nurse, recorded_at=now)  # fmt: skip
+        Alert.objects.create(clinic=session.clinic, patient=session.patient, session=session,
+                             kind="vitals_threshold", vitals=v, message="x",
+                             raised_at=now)  # fmt: skip
+
+
+def test_the_chart_api_asks_the_same_number_of_times_at_two_sizes(iv_session, staff, nurse):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            response = nurse.get(f"/api/v1/sessions/{iv_session.pk}/chart/")
+        assert response.status_code == 200, response.json()
+        return len(ctx.captured_queries), response.json()
+
+    _grow_chart(iv_session, staff["nurse"], 5)
+    small, _ = count()
+    _grow_chart(iv_session, staff["nurse"], 45)
+    large, chart = count()
+    assert len(chart["vitals"]) >= 50  # the current readings
+    assert large == small

@@ -64,6 +64,7 @@ def grow(world, kind: str, n: int) -> None:
                     preferred_time=dt.time(9),
                 )  # fmt: skip
             else:
+                # Days apart from every earlier call's: PostgreSQL refuses a patient's overlaps.
                 start = timezone.now() + dt.timedelta(days=400 + base)
                 Session.objects.create(clinic=clinic, course=course, patient=world.other_patient,
                                        number=1000 + base + i, starts_at=start,

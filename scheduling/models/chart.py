@@ -228,7 +228,11 @@ class VitalSigns(models.Model):
         "temperature_c": "Cel",
     }
 
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="vitals")
+    # No index of its own: vitals_session_time_idx (session, measured_at) serves every
+    # lookup by session, and a second index on the largest table only slows each insert.
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="vitals", db_index=False
+    )
     timepoint = models.CharField(max_length=20, choices=Timepoint.choices)
     measured_at = models.DateTimeField()
     systolic = models.PositiveSmallIntegerField("systolic (mmHg)")

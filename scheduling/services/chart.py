@@ -502,6 +502,8 @@ def vitals_record(
         amendment_reason=amendment_reason.strip() if amends else "",
         **values,
     )
+    # Nothing corrects a reading just written: say so, or showing it asks the database.
+    VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
     findings = vitals_findings(clinic=session.clinic, vitals=vitals)
     if findings.kind:
         alert = Alert.objects.create(

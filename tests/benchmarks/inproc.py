@@ -1,0 +1,225 @@
+"""The benchmark's in-process steps, run by bench.py as `python -m tests.benchmarks.inproc
+<step>` against the database in DATABASE_URL; each prints one JSON object.
+
+    setup     the clinic and day to measure, API tokens, sessions open for charting
+    explain   EXPLAIN (ANALYZE, BUFFERS) of the hot queries, taken from the code itself
+    services  course generation and booking throughput, calling the services in process
+    noop      the rate a Celery worker takes tasks that do nothing (the reminders' floor)
+"""
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+
+def _django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+    import django
+
+    django.setup()
+
+
+def _clinic_and_day():
+    from clinic.models import Clinic
+    from scheduling.models import Session
+
+    clinic = Clinic.objects.filter(slug__startswith="gen-").order_by("id").first()
+    # The working day in progress (the generator's "today": on a weekend, the Friday).
+    day = clinic.local_today()
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    assert Session.objects.filter(clinic=clinic).exists()
+    return clinic, day
+
+
+def setup() -> dict:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from scheduling.models import Session
+
+    clinic, day = _clinic_and_day()
+    User = get_user_model()
+    users = {
+        role: User.objects.get(username=f"gen-{role}-{clinic.id}")
+        for role in ("front_desk", "nurse")
+    }
+    tokens = {role: Token.objects.get_or_create(user=u)[0].key for role, u in users.items()}
+    charting = list(
+        Session.objects.filter(clinic=clinic, status__in=["in_progress", "monitoring"])
+        .order_by("-starts_at")
+        .values_list("id", flat=True)[:8]
+    )
+    return {
+        "clinic": clinic.id,
+        "day": day.isoformat(),
+        "tokens": tokens,
+        "nurse_id": users["nurse"].id,
+        "charting_sessions": charting,
+        "board_sessions": Session.objects.filter(
+            clinic=clinic, starts_at__date__gte=day - dt.timedelta(days=1),
+            starts_at__date__lte=day + dt.timedelta(days=1),
+        ).count(),
+        "total_sessions": Session.objects.count(),
+    }  # fmt: skip
+
+
+def _explain(sql: str, params=None, *, rollback: bool = False) -> dict:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        if rollback:
+            transaction.set_rollback(True)
+    last = [line for line in plan.splitlines() if "Execution Time" in line]
+    ms = float(last[0].split(":")[1].split()[0]) if last else None
+    return {"sql": sql, "plan": plan, "execution_ms": ms, "seq_scans": _seq_scans(plan)}
+
+
+BIG = ("scheduling_session", "scheduling_vitalsigns", "scheduling_alert", "patients_patient")
+
+
+def _seq_scans(plan: str) -> list[str]:
+    """Sequential scans of the big tables: what a hot query must never do."""
+    return [
+        line.strip()
+        for line in plan.splitlines()
+        if "Seq Scan" in line and any(t in line for t in BIG)
+    ]
+
+
+def explain() -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.chart_selectors import session_chart
+    from scheduling.models import Session
+    from scheduling.selectors import day_board
+
+    clinic, day = _clinic_and_day()
+    with CaptureQueriesContext(connection) as board_ctx:
+        board = day_board(clinic=clinic, day=day)
+    charted = next(s for s in board.sessions if s.status in ("discharged", "monitoring"))
+    session = Session.objects.select_related("clinic", "course__protocol", "patient").get(
+        pk=charted.pk
+    )
+    with CaptureQueriesContext(connection) as chart_ctx:
+        session_chart(session=session)
+    out = {}
+    for i, q in enumerate(board_ctx.captured_queries):
+        name = "day board: " + _name(q["sql"])
+        out[f"{name} ({i + 1})"] = _explain(q["sql"])
+    for i, q in enumerate(chart_ctx.captured_queries):
+        if "scheduling_vitalsigns" in q["sql"]:
+            out[f"chart: vitals ({i + 1})"] = _explain(q["sql"])
+    nurse = session.clinic.memberships.filter(role="nurse").first().user_id
+    out["vitals insert"] = _explain(
+        "INSERT INTO scheduling_vitalsigns (session_id, timepoint, measured_at, systolic,"
+        " diastolic, heart_rate, spo2, recorded_by_id, recorded_at, amendment_reason)"
+        " VALUES (%s, 'after', now(), 120, 80, 70, 98, %s, now(), '')",
+        [session.pk, nurse],
+        rollback=True,
+    )
+    return out
+
+
+HOT = [
+    ('FROM "scheduling_session"', "sessions, joined, with the latest-vitals subquery"),
+    ('FROM "scheduling_alert"', "open alerts"),
+    ('FROM "scheduling_vitalsigns"', "the latest readings"),
+    ('FROM "clinic_chair"', "chairs"),
+]
+
+
+def _name(sql: str) -> str:
+    # The main FROM: a subquery's FROM comes earlier in the text, so look for each table.
+    return next((name for marker, name in HOT if marker in sql), sql[:40])
+
+
+def services(count: int = 40) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from patients.models import Contraindication, Patient
+    from patients.services import screening_record
+    from scheduling.models import Protocol
+    from scheduling.services import course_start, session_book
+
+    clinic, day = _clinic_and_day()
+    by = get_user_model().objects.get(username=f"gen-front_desk-{clinic.id}")
+    protocol = Protocol.objects.get(clinic=None, code="iv-six-in-twelve")
+    items = list(Contraindication.objects.filter(is_active=True).values_list("id", flat=True))
+    stamp = int(time.time())
+    patients = []
+    for i in range(count):
+        p = Patient.objects.create(
+            clinic=clinic, mrn=f"BENCH-{stamp}-{i}", first_name="Bench",
+            last_name=f"Patient {i}", birth_date=dt.date(1980, 1, 1),
+        )  # fmt: skip
+        screening_record(patient=p, answers={item: False for item in items}, by=None)
+        patients.append(p)
+    # A fortnight past the last booked session (the generated grid, earlier runs): every
+    # chair is free there, so each run measures the same work.
+    from django.db.models import Max
+
+    from scheduling.models import Session
+
+    last = Session.objects.filter(clinic=clinic).aggregate(m=Max("starts_at"))["m"]
+    start = last.astimezone(clinic.tz).date() + dt.timedelta(days=14)
+    start -= dt.timedelta(days=start.weekday())
+    times = [dt.time(7, 30), dt.time(10), dt.time(12, 30), dt.time(15)]
+    began = time.perf_counter()
+    courses = [
+        course_start(patient=p, protocol=protocol, start_date=start, preferred_weekdays=[0, 2, 4],
+                     preferred_time=times[i % len(times)], by=by)
+        for i, p in enumerate(patients)
+    ]  # fmt: skip
+    course_s = time.perf_counter() - began
+    sessions = sum(c.sessions.count() for c in courses)
+    began = time.perf_counter()
+    for i, c in enumerate(courses):
+        local = dt.datetime.combine(start + dt.timedelta(days=35), times[i % len(times)],
+                                    tzinfo=clinic.tz)  # fmt: skip
+        session_book(course=c, starts_at=local.astimezone(dt.UTC), by=by)
+    book_s = time.perf_counter() - began
+    return {
+        "courses": count,
+        "course_sessions": sessions,
+        "course_seconds": course_s,
+        "courses_per_s": count / course_s,
+        "course_sessions_per_s": sessions / course_s,
+        "bookings": count,
+        "booking_seconds": book_s,
+        "bookings_per_s": count / book_s,
+    }
+
+
+def noop(count: int = 2000) -> dict:
+    """The Celery floor: how fast a worker takes tasks that do nothing (celery.accumulate)."""
+    import redis
+    from django.conf import settings
+
+    from clinic.celery import app
+
+    r = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    began = time.perf_counter()
+    with app.producer_pool.acquire(block=True) as producer:
+        for _ in range(count):
+            app.send_task("celery.accumulate", args=(1,), producer=producer)
+    sent = time.perf_counter() - began
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if r.llen("celery") == 0 and r.hlen("unacked") == 0:
+            break
+        time.sleep(0.02)
+    total = time.perf_counter() - began
+    return {"tasks": count, "send_seconds": sent, "seconds": total, "tasks_per_s": count / total}
+
+
+if __name__ == "__main__":
+    _django()
+    step = sys.argv[1]
+    result = {"setup": setup, "explain": explain, "services": services, "noop": noop}[step]()
+    print(json.dumps(result, default=str))

@@ -1,0 +1,79 @@
+"""The benchmark data generator: the rows it promises, every one valid."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import Count
+
+from clinic.models import Clinic
+from patients.models import Patient, QuestionnaireResponse
+from scheduling.management.commands.generate_data import (
+    SCALES,
+    data_generate,
+    foreign_keys_check,
+)
+from scheduling.models import Alert, Course, Discharge, Session, SideEffect, VitalSigns
+
+TINY = SCALES["tiny"]
+
+
+@pytest.fixture
+def generated(db):
+    return data_generate(scale=TINY, seed=3)
+
+
+def test_it_writes_the_rows_of_its_scale(generated):
+    assert Clinic.objects.filter(slug__startswith="gen-").count() == TINY.clinics
+    assert Patient.objects.count() == TINY.patients
+    assert Session.objects.count() == TINY.sessions
+    # Every reading asked for, plus the amendments that correct a few of them.
+    assert TINY.vitals <= VitalSigns.objects.count() <= TINY.vitals * 1.02
+    assert SideEffect.objects.exists() and QuestionnaireResponse.objects.exists()
+    assert Discharge.objects.count() == Session.objects.filter(status="discharged").count()
+
+
+def test_sessions_come_in_every_status_and_courses_in_every_state(generated):
+    statuses = set(Session.objects.values_list("status", flat=True))
+    assert set(Session.Status.values) - {"no_show"} <= statuses
+    assert {"active", "completed"} <= set(Course.objects.values_list("status", flat=True))
+
+
+def test_no_chair_and_no_patient_is_in_two_holding_sessions_at_once(generated):
+    holding = Session.objects.filter(status__in=Session.HOLDING).order_by("starts_at")
+    for key in ("chair_id", "patient_id"):
+        last_end = {}
+        for s in holding.only(key, "starts_at", "ends_at"):
+            owner = getattr(s, key)
+            assert last_end.get(owner) is None or last_end[owner] <= s.starts_at, (key, s.pk)
+            last_end[owner] = s.ends_at
+
+
+def test_every_foreign_key_points_at_a_row(generated):
+    models_ = [Patient, Course, Session, VitalSigns, SideEffect, QuestionnaireResponse, Alert]
+    assert foreign_keys_check(models_=models_) == []
+    connection.check_constraints()  # SQLite: deferred keys; PostgreSQL: a no-op
+
+
+def test_only_todays_sessions_have_open_alerts(generated):
+    assert Alert.objects.exists()
+    open_ = Alert.objects.filter(acknowledged_at__isnull=True).aggregate(n=Count("id"))["n"]
+    assert open_ < Alert.objects.count()
+
+
+def test_corrected_readings_point_at_the_reading_they_correct(generated):
+    amended = VitalSigns.objects.filter(amends__isnull=False).select_related("amends")
+    assert amended.exists()
+    assert all(v.amends.session_id == v.session_id for v in amended)
+
+
+def test_it_refuses_a_database_with_data_of_its_own(db, settings):
+    settings.DEBUG = True
+    Clinic.objects.create(name="Real", slug="real", timezone="UTC")
+    with pytest.raises(CommandError, match="not generated"):
+        call_command("generate_data", "--scale", "tiny")
+
+
+def test_it_refuses_without_debug(db, settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("generate_data", "--scale", "tiny")
