@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.forms import errors_onto
 from clinic.models import StaffMembership
 
 from . import services
@@ -26,14 +27,6 @@ def _own_clinics(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
         return queryset
     clinic_ids = StaffMembership.objects.filter(user=request.user).values("clinic_id")
     return queryset.filter(**{f"{clinic_path}__in": clinic_ids})
-
-
-def _add_errors(form: forms.Form, exc: ValidationError | PermissionDenied) -> None:
-    if isinstance(exc, PermissionDenied):
-        form.add_error(None, str(exc))
-        return
-    for field, errors in exc.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @admin.register(Patient)
@@ -247,7 +240,7 @@ class SignOffForm(forms.ModelForm):
                 answer=data["answer"], clinician=self.clinician, reason=data["reason"]
             )
         except (ValidationError, PermissionDenied) as exc:
-            _add_errors(self, exc)
+            errors_onto(self, exc)
         return data
 
 

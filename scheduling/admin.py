@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.forms import errors_onto
 from clinic.models import Chair, Weekday
 
 from . import selectors, services
@@ -81,8 +82,7 @@ class CourseStartForm(forms.ModelForm):
                 preferred_time=data["preferred_time"],
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
+            errors_onto(self, exc)
         return data
 
 
@@ -221,13 +221,10 @@ class SessionActionForm(forms.ModelForm):
                 services.session_restore(session=session, by=by, reason=reason)
             else:
                 services.session_transition(session=session, to=op, by=by, note=reason)
-        except PermissionDenied as exc:
-            raise ValidationError(str(exc)) from exc
-        except ValidationError as exc:
-            mapping = {"starts_at": "new_date", "chair": "new_chair", "note": "reason"}
-            for field, errors in exc.message_dict.items():
-                target = mapping.get(field, field)
-                self.add_error(target if target in self.fields else None, errors)
+        except (PermissionDenied, ValidationError) as exc:
+            errors_onto(
+                self, exc, {"starts_at": "new_date", "chair": "new_chair", "note": "reason"}
+            )
         return data
 
 
@@ -259,9 +256,7 @@ class SessionBookForm(forms.ModelForm):
                 by=self.user,
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                target = {"starts_at": "date"}.get(field, field)
-                self.add_error(target if target in self.fields else None, errors)
+            errors_onto(self, exc, {"starts_at": "date"})
         return data
 
 

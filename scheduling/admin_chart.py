@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from clinic.forms import errors_onto
 from clinic.models import Clinic, StaffMembership
 from patients.models import Patient, QuestionnaireResponse
 
@@ -88,18 +89,8 @@ class ServiceForm(forms.ModelForm):
             # One savepoint: a form that runs two services writes both or neither.
             with transaction.atomic():
                 self.result = self.run(data)
-        except PermissionDenied as exc:
-            self.add_error(None, str(exc))
-        except ValidationError as exc:
-            if not hasattr(exc, "error_dict"):
-                self.add_error(None, exc.messages)
-                return data
-            for field, errors in exc.message_dict.items():
-                if field in self.fields:
-                    self.add_error(field, errors)
-                else:
-                    label = field.replace("_", " ")
-                    self.add_error(None, [f"{label}: {e}" for e in errors])
+        except (PermissionDenied, ValidationError) as exc:
+            errors_onto(self, exc)
         return data
 
 

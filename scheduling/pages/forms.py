@@ -6,29 +6,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import fields_for_model
 
+from clinic.forms import errors_onto  # noqa: F401  (used by the page views)
 from clinic.models import Chair, Weekday
 from patients.models import Patient, QuestionnaireResponse
 
 from ..models import Protocol, SideEffect, VitalSigns
 from ..services import Scope
-
-
-def errors_onto(form: forms.Form, exc: ValidationError, aliases: dict | None = None) -> None:
-    """Put a service's ValidationError on the form, next to the field it names.
-
-    `aliases` maps a service's name to a form field (the screening gate's "screening"
-    is about the chosen patient); names with no field go to the form's top."""
-    aliases = aliases or {}
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for name, messages in exc.message_dict.items():
-        target = aliases.get(name, name)
-        if target in form.fields:
-            form.add_error(target, messages)
-        else:
-            label = name.replace("_", " ").capitalize()
-            form.add_error(None, [f"{label}: {m}" for m in messages])
 
 
 class DateInput(forms.DateInput):
