@@ -20,7 +20,24 @@ def chairs_active(*, clinic: Clinic):
     return Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id")
 
 
+def staff_has_role(*, user, clinic_id: int, roles=None) -> bool:
+    """Does the user work at the clinic, in one of `roles` (any role when None)?
+    Superusers are not special here: a sign-off must prove a real clinician."""
+    memberships = StaffMembership.objects.filter(user=user, clinic_id=clinic_id)
+    if roles is not None:
+        memberships = memberships.filter(role__in=list(roles))
+    return memberships.exists()
+
+
 def user_has_role(*, user, clinic: Clinic, roles) -> bool:
     if getattr(user, "is_superuser", False):
         return True
-    return StaffMembership.objects.filter(user=user, clinic=clinic, role__in=list(roles)).exists()
+    return staff_has_role(user=user, clinic_id=clinic.id, roles=roles)
+
+
+def for_staff(queryset, *, user, clinic_path: str):
+    """The rows of the clinics the user works at (every row for a superuser)."""
+    if getattr(user, "is_superuser", False):
+        return queryset
+    clinic_ids = StaffMembership.objects.filter(user=user).values("clinic_id")
+    return queryset.filter(**{f"{clinic_path}__in": clinic_ids})

@@ -1,13 +1,12 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.forms import errors_onto
-from clinic.models import StaffMembership
+from clinic.selectors import for_staff
 
 from . import services
 from .models import (
@@ -19,14 +18,6 @@ from .models import (
     ScreeningSignOff,
 )
 from .services import record_access_log
-
-
-def _own_clinics(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
-    """Staff see the records of the clinics they work at; a superuser sees all."""
-    if request.user.is_superuser:
-        return queryset
-    clinic_ids = StaffMembership.objects.filter(user=request.user).values("clinic_id")
-    return queryset.filter(**{f"{clinic_path}__in": clinic_ids})
 
 
 @admin.register(Patient)
@@ -169,7 +160,9 @@ class ScreeningAdmin(admin.ModelAdmin):
     inlines = [ScreeningAnswerInline]
 
     def get_queryset(self, request):
-        return _own_clinics(request, super().get_queryset(request), "patient__clinic")
+        return for_staff(
+            super().get_queryset(request), user=request.user, clinic_path="patient__clinic"
+        )
 
     def get_inline_instances(self, request, obj=None):
         # On add, the checklist is part of the form itself.
@@ -196,7 +189,9 @@ class ScreeningAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "patient":
-            kwargs["queryset"] = _own_clinics(request, Patient.objects.all(), "clinic")
+            kwargs["queryset"] = for_staff(
+                Patient.objects.all(), user=request.user, clinic_path="clinic"
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_change_permission(self, request, obj=None):
@@ -266,8 +261,10 @@ class ScreeningSignOffAdmin(admin.ModelAdmin):
     readonly_fields = ["answer", "clinician", "reason", "signed_at"]
 
     def get_queryset(self, request):
-        return _own_clinics(
-            request, super().get_queryset(request), "answer__screening__patient__clinic"
+        return for_staff(
+            super().get_queryset(request),
+            user=request.user,
+            clinic_path="answer__screening__patient__clinic",
         )
 
     @admin.display(description="patient")
@@ -296,7 +293,9 @@ class ScreeningSignOffAdmin(admin.ModelAdmin):
                 contraindication__kind=Contraindication.Kind.RELATIVE,
                 sign_off__isnull=True,
             ).select_related("screening__patient", "contraindication")
-            kwargs["queryset"] = _own_clinics(request, answers, "screening__patient__clinic")
+            kwargs["queryset"] = for_staff(
+                answers, user=request.user, clinic_path="screening__patient__clinic"
+            )
             kwargs["form_class"] = AnswerChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

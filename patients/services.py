@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import StaffMembership
+from clinic.selectors import staff_has_role
 
 from .models import (
     Contraindication,
@@ -54,13 +55,6 @@ def _normalise_answers(answers: Answers) -> tuple[dict[int, tuple[bool, str]], l
     return given, errors
 
 
-def _is_staff_at(*, user: AbstractBaseUser, clinic_id: int, role: str | None = None) -> bool:
-    memberships = StaffMembership.objects.filter(user=user, clinic_id=clinic_id)
-    if role is not None:
-        memberships = memberships.filter(role=role)
-    return memberships.exists()
-
-
 @transaction.atomic
 def screening_record(
     *,
@@ -78,7 +72,7 @@ def screening_record(
     """
     now = now or timezone.now()
     staff_or_system = (
-        by is None or by.is_superuser or _is_staff_at(user=by, clinic_id=patient.clinic_id)
+        by is None or by.is_superuser or staff_has_role(user=by, clinic_id=patient.clinic_id)
     )
     if not staff_or_system:
         raise PermissionDenied("Only staff of the patient's clinic can record a screening.")
@@ -122,7 +116,9 @@ def screening_sign_off_check(
     """Raise what screening_sign_off would refuse, writing nothing (for forms)."""
     item = answer.contraindication
     clinic_id = answer.screening.patient.clinic_id
-    if not _is_staff_at(user=clinician, clinic_id=clinic_id, role=StaffMembership.Role.CLINICIAN):
+    if not staff_has_role(
+        user=clinician, clinic_id=clinic_id, roles=[StaffMembership.Role.CLINICIAN]
+    ):
         raise PermissionDenied(
             "Only a clinician of the patient's clinic can sign off a contraindication."
         )

@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 
 from clinic.forms import errors_onto
 from clinic.models import Clinic, StaffMembership
+from clinic.selectors import for_staff
 from patients.models import Patient, QuestionnaireResponse
 
 from . import services
@@ -39,14 +40,8 @@ from .models import (
 R = StaffMembership.Role
 
 
-def _clinic_ids(request):
-    return StaffMembership.objects.filter(user=request.user).values("clinic_id")
-
-
 def _own(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
-    if request.user.is_superuser:
-        return queryset
-    return queryset.filter(**{f"{clinic_path}__in": _clinic_ids(request)})
+    return for_staff(queryset, user=request.user, clinic_path=clinic_path)
 
 
 def _in_clinic_time(request, view, *args, **kwargs):
