@@ -156,9 +156,14 @@ def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _post(request, pk, form_class, form_name, call):
-    """Parse, call the service, and re-render the chart with the form's errors, if any."""
+    """Parse, call the service, and re-render the chart with the form's errors, if any.
+
+    `form_class` is a form class, or a callable (session, data) -> form."""
     session = access.session_for(request, pk, access.CLINICAL)
-    form = form_class(request.POST)
+    if isinstance(form_class, type):
+        form = form_class(request.POST)
+    else:
+        form = form_class(session, request.POST)
     if form.is_valid():
         try:
             call(session, form.cleaned_data)
@@ -181,17 +186,13 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def dose(request: HttpRequest, pk: int) -> HttpResponse:
-    session = access.session_for(request, pk, access.CLINICAL)
-    chart = selectors.session_chart(session=session)
-    form = _dose_form(chart, request.POST)
-    if form.is_valid():
-        try:
-            services.dose_record(session=session, by=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            errors_onto(form, exc)
-            return _render(request, session, status=400, dose_form=form)
-        return _render(request, session)
-    return _render(request, session, status=400, dose_form=form)
+    def form(session, data):  # the IV form needs the chart's weight and protocol
+        return _dose_form(selectors.session_chart(session=session), data)
+
+    def call(session, d):
+        services.dose_record(session=session, by=request.user, **d)
+
+    return _post(request, pk, form, "dose_form", call)
 
 
 @login_required
