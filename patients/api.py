@@ -10,6 +10,7 @@ from clinic.api.base import (
     CLINICAL,
     MAX_ID,
     PATIENT,
+    REGISTRARS,
     STAFF,
     IdField,
     InputSerializer,
@@ -24,8 +25,6 @@ from clinic.models import Clinic
 
 from . import services
 from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
-
-REGISTRARS = (Role.FRONT_DESK, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
 class ReadLogMixin:

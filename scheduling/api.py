@@ -14,7 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clinic.api.base import (
+    BOOKERS,
     CLINICAL,
+    COURSE_STARTERS,
     MAX_ID,
     PATIENT,
     STAFF,
@@ -40,10 +42,6 @@ from .api_chart import (
     VitalsValues,
 )
 from .models import ChecklistItem, Course, Protocol, ProtocolPhase, Session, SessionStatusChange
-
-BOOKERS = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN)
-COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
-
 
 # --- Protocols --------------------------------------------------------------------------
 

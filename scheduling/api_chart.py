@@ -14,6 +14,7 @@ from clinic.api.base import (
     CLINICAL,
     MAX_ID,
     PATIENT,
+    STAFF,
     IdField,
     InputSerializer,
     ModelSerializer,
@@ -37,8 +38,8 @@ from .models import (
     VitalSigns,
 )
 
-CHART_READERS = (Role.NURSE, Role.CLINICIAN)
-READ_ALL_STAFF = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN, Role.CLINIC_ADMIN)
+CHART_READERS = CLINICAL
+READ_ALL_STAFF = STAFF
 
 
 def _amended(model, values: dict, session: Session):

@@ -25,8 +25,12 @@ from clinic.models import StaffMembership
 
 Role = StaffMembership.Role
 PATIENT = "patient"
+# Who does what: one table for the API and the pages.
 STAFF = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN, Role.CLINIC_ADMIN)
-CLINICAL = (Role.NURSE, Role.CLINICIAN)
+CLINICAL = (Role.NURSE, Role.CLINICIAN)  # charts sessions, reads the chart
+BOOKERS = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN)  # books and moves sessions
+COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
+REGISTRARS = (Role.FRONT_DESK, Role.CLINICIAN, Role.CLINIC_ADMIN)  # registers patients
 
 
 class Pagination(PageNumberPagination):

@@ -4,7 +4,17 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from clinic.api.base import CLINICAL, PATIENT, STAFF, Caller, Role, caller
+from clinic.api.base import (
+    BOOKERS,
+    CLINICAL,
+    COURSE_STARTERS,
+    PATIENT,
+    REGISTRARS,
+    STAFF,
+    Caller,
+    Role,
+    caller,
+)
 from clinic.models import Clinic
 
 from ..models import Alert, Course, Session
@@ -26,10 +36,6 @@ __all__ = [
     "own_patient",
     "session_for",
 ]
-
-BOOKERS = (Role.FRONT_DESK, Role.NURSE, Role.CLINICIAN)
-COURSE_STARTERS = (Role.FRONT_DESK, Role.CLINICIAN)
-REGISTRARS = (Role.FRONT_DESK, Role.CLINICIAN, Role.CLINIC_ADMIN)
 
 
 def clinic_ids_for(request, roles) -> list[int] | None:
