@@ -216,9 +216,12 @@ for _name in ("REMINDER_BATCH_SIZE", "REMINDER_SWEEP_LIMIT", "REMINDER_CLAIM_TIM
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # Every folder the transport writes, under DATA_DIR (kombu puts its exchange table
+    # in ./control, the working directory, unless told otherwise).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "control_folder": str(_broker_dir / "control"),
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
