@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import Http404, JsonResponse
+from django.utils.functional import cached_property
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -266,22 +267,31 @@ def exception_handler(exc, context):
 
 
 class Caller:
-    """The signed-in user's roles, computed once per request."""
+    """The signed-in user's roles, computed once per request: one query for the staff
+    roles, and one more only when a patient's own login could matter."""
 
     def __init__(self, user):
         self.user = user
         self.is_superuser = bool(getattr(user, "is_superuser", False))
         self.roles: dict[int, set[str]] = {}
         if not user.is_authenticated:
-            self.patient_id = self.patient_clinic_id = None
+            self._patient = None
             return
-        for clinic_id, role in StaffMembership.objects.filter(user=user).values_list(
-            "clinic_id", "role"
-        ):
+        memberships = StaffMembership.objects.filter(user=user).order_by()
+        for clinic_id, role in memberships.values_list("clinic_id", "role"):
             self.roles.setdefault(clinic_id, set()).add(role)
-        patient = getattr(user, "patient", None)
-        self.patient_id = patient.id if patient is not None else None
-        self.patient_clinic_id = patient.clinic_id if patient is not None else None
+
+    @cached_property
+    def _patient(self):
+        return getattr(self.user, "patient", None)
+
+    @property
+    def patient_id(self) -> int | None:
+        return self._patient.id if self._patient is not None else None
+
+    @property
+    def patient_clinic_id(self) -> int | None:
+        return self._patient.clinic_id if self._patient is not None else None
 
     def clinic_ids(self, roles: Iterable[str] = STAFF) -> list[int]:
         wanted = set(roles)
@@ -314,11 +324,9 @@ class RolePermission(permissions.BasePermission):
             return True  # a method this endpoint does not have: let it answer 405
         allowed = view.roles.get(view.action or "", ())
         c = caller(request)
-        if c.is_superuser:
+        if c.is_superuser or c.clinic_ids(set(allowed) - {PATIENT}):
             return True
-        if PATIENT in allowed and c.patient_id is not None:
-            return True
-        return bool(c.clinic_ids(set(allowed) - {PATIENT}))
+        return PATIENT in allowed and c.patient_id is not None
 
     def has_object_permission(self, request, view, obj):
         # The object was found in `view.scope(...)`, which is narrowed by the same table
@@ -353,7 +361,7 @@ class ScopedMixin:
             return queryset
         allowed = self.roles.get(self.action or "", STAFF)
         staff_clinics = c.clinic_ids(set(allowed) - {PATIENT})
-        if c.patient_id is not None and PATIENT in allowed and self.patient_field:
+        if PATIENT in allowed and self.patient_field and c.patient_id is not None:
             return queryset.filter(**{self.patient_field: c.patient_id})
         return queryset.filter(**{f"{self.clinic_field}__in": staff_clinics})
 

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from clinic.models import StaffMembership
@@ -48,18 +49,40 @@ CARE = (R.NURSE, R.CLINICIAN)  # who charts a session
 CHARTING = (S.CHECKED_IN, S.IN_PROGRESS, S.MONITORING)
 
 
+def _refuse(roles, doing: str) -> PermissionDenied:
+    who = " or ".join(R(r).label.lower() for r in roles)
+    return PermissionDenied(f"Only a {who} of the session's clinic can {doing}.")
+
+
 def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str) -> None:
     if by is None or not user_has_role(user=by, clinic=session.clinic, roles=roles):
-        who = " or ".join(R(r).label.lower() for r in roles)
-        raise PermissionDenied(f"Only a {who} of the session's clinic can {doing}.")
+        raise _refuse(roles, doing)
 
 
-def _locked(session: Session) -> Session:
-    return (
-        Session.objects.select_for_update(of=("self",))
-        .select_related("clinic", "patient", "course__protocol")
-        .get(pk=session.pk)
-    )
+FULL = ("clinic", "patient", "course__protocol")
+
+
+def _locked(
+    session: Session, *, by: AbstractBaseUser | None, roles, doing: str, related=FULL
+) -> Session:
+    """The session, re-read and locked for this transaction, once `by` is proven to hold
+    one of `roles` at its clinic: both in one query. `related` names the joins the
+    caller uses (the others load on first use)."""
+    if by is None:
+        raise _refuse(roles, doing)
+    query = Session.objects.select_for_update(of=("self",)).select_related(*related)
+    if not getattr(by, "is_superuser", False):
+        query = query.annotate(
+            by_may=Exists(
+                StaffMembership.objects.filter(
+                    user=by, clinic_id=OuterRef("clinic_id"), role__in=list(roles)
+                )
+            )
+        )
+    session = query.get(pk=session.pk)
+    if not getattr(session, "by_may", True):
+        raise _refuse(roles, doing)
+    return session
 
 
 def _label(status: str) -> str:
@@ -153,8 +176,7 @@ def session_check_in(
     missing must be done, or waived by a clinician, before the dose (dose_record).
     """
     now = now or timezone.now()
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="check a patient in")
+    session = _locked(session, by=by, roles=CARE, doing="check a patient in")
     if session.status not in (S.BOOKED, S.CHECKED_IN):
         raise ValidationError(
             {"status": f"A {_label(session.status)} session cannot be checked in."}
@@ -214,8 +236,7 @@ def checklist_waive(
 ) -> ChecklistWaiver:
     """A clinician lets dosing go ahead without one checklist item, with a reason."""
     now = now or timezone.now()
-    session = _locked(session)
-    _require(by=by, session=session, roles=[R.CLINICIAN], doing="waive a checklist item")
+    session = _locked(session, by=by, roles=[R.CLINICIAN], doing="waive a checklist item")
     if item not in ChecklistItem.values:
         raise ValidationError({"item": f"Unknown checklist item {item!r}."})
     if not (reason or "").strip():
@@ -268,8 +289,7 @@ def dose_record(
     """
     now = now or timezone.now()
     started_at = started_at or now
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="record a dose")
+    session = _locked(session, by=by, roles=CARE, doing="record a dose")
     administered_by = administered_by or by
     _require(by=administered_by, session=session, roles=CARE, doing="give a dose")
     if session.status != S.CHECKED_IN:
@@ -464,8 +484,8 @@ def vitals_record(
     """
     now = now or timezone.now()
     measured_at = measured_at or now
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="record vitals")
+    # The busiest write of the chart: only the clinic (its thresholds) is joined.
+    session = _locked(session, by=by, roles=CARE, doing="record vitals", related=("clinic",))
     if timepoint not in VitalSigns.Timepoint.values:
         raise ValidationError({"timepoint": f"Unknown timepoint {timepoint!r}."})
     allowed = CHARTING + ((S.DISCHARGED,) if amends is not None else ())
@@ -508,7 +528,7 @@ def vitals_record(
     if findings.kind:
         alert = Alert.objects.create(
             clinic=session.clinic,
-            patient=session.patient,
+            patient_id=session.patient_id,
             session=session,
             kind=findings.kind,
             vitals=vitals,
@@ -554,8 +574,7 @@ def side_effect_record(
     alert. CADSS is a total of 0-92, MOAA/S a score of 0-5 (0 = unresponsive)."""
     now = now or timezone.now()
     onset_at = onset_at or now
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="record a side effect")
+    session = _locked(session, by=by, roles=CARE, doing="record a side effect")
     allowed = CHARTING + ((S.DISCHARGED,) if amends is not None else ())
     if session.status not in allowed:
         raise ValidationError(
@@ -681,8 +700,7 @@ def session_discharge(
     thresholds or signed off (their alert acknowledged); no open alert; an escort.
     """
     now = now or timezone.now()
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="discharge a patient")
+    session = _locked(session, by=by, roles=CARE, doing="discharge a patient")
     chart = session_chart(session=session, now=now)
     problems = chart.discharge_problems(escort_name=escort_name)
     if problems:
@@ -723,8 +741,7 @@ def rems_report_record(
 ) -> RemsReport:
     """Record the REMS answers the chart does not hold. Editable until the form is filed."""
     now = now or timezone.now()
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="fill in the REMS form")
+    session = _locked(session, by=by, roles=CARE, doing="fill in the REMS form")
     if session.course.protocol.drug != Protocol.Drug.ESKETAMINE:
         raise ValidationError({"session": "The REMS form is for esketamine sessions only."})
     answers = dict(
@@ -764,8 +781,7 @@ def rems_form_mark_filed(
 ) -> RemsReport:
     """Mark the session's REMS form as filed; refused while a field of it is missing."""
     now = now or timezone.now()
-    session = _locked(session)
-    _require(by=by, session=session, roles=CARE, doing="file the REMS form")
+    session = _locked(session, by=by, roles=CARE, doing="file the REMS form")
     form = rems_form_for_session(session=session, now=now)
     if form.missing:
         raise ValidationError({"missing": [f"Missing: {m}." for m in form.missing]})
