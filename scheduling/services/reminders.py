@@ -38,7 +38,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clinic.models import Clinic
+
 from ..models import (
+    Protocol,
     Reminder,
     ReminderChannel,
     ReminderPolicy,
@@ -353,15 +356,23 @@ class _Sender:
         self._email = None
         self._sms = None
         self._clinic: dict[int, tuple] = {}
+        self._protocol: dict[int, Protocol] = {}
 
     def clinic_settings(self, clinic_id: int):
+        """(clinic, reminder policy, templates by (kind, channel)), read once a batch."""
         if clinic_id not in self._clinic:
+            clinic = Clinic.objects.get(pk=clinic_id)
             policy = reminder_policy(clinic_id=clinic_id)
             templates = {
                 (t.kind, t.channel): t for t in ReminderTemplate.objects.filter(clinic_id=clinic_id)
             }
-            self._clinic[clinic_id] = (policy, templates)
+            self._clinic[clinic_id] = (clinic, policy, templates)
         return self._clinic[clinic_id]
+
+    def protocol(self, protocol_id: int) -> Protocol:
+        if protocol_id not in self._protocol:
+            self._protocol[protocol_id] = Protocol.objects.get(pk=protocol_id)
+        return self._protocol[protocol_id]
 
     def send_email(self, *, to: str, message: Message, message_id: str) -> str:
         email = EmailMultiAlternatives(
@@ -436,7 +447,8 @@ def _skip_reason_at_send(reminder: Reminder, session: Session, now: dt.datetime)
     return ""
 
 
-_SEND_RELATED = ("session__patient", "session__clinic", "session__course__protocol")
+# Clinics and protocols are few and the same across a batch: the sender reads each once.
+_SEND_RELATED = ("session__patient", "session__course")
 
 
 def _claimed(reminder_id: int, claim_token: uuid.UUID):
@@ -492,8 +504,8 @@ def _send_loaded(
             status=R.SKIPPED, skip_reason=reason, claim_token=None, updated_at=now
         )
         return "skipped" if skipped else "not_claimed"
-    patient, clinic = session.patient, session.clinic
-    policy, templates = sender.clinic_settings(clinic.pk)
+    patient = session.patient
+    clinic, policy, templates = sender.clinic_settings(session.clinic_id)
     try:
         message = reminder_render(
             kind=reminder.kind,
@@ -505,7 +517,7 @@ def _send_loaded(
                 sender_name=policy.sender_name,
                 first_name=patient.first_name,
                 tz=zoneinfo.ZoneInfo(patient.timezone or clinic.timezone),
-                protocol=session.course.protocol,
+                protocol=sender.protocol(session.course.protocol_id),
                 session_id=session.pk,
                 starts_at=session.starts_at,
             ),
