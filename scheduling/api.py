@@ -40,6 +40,7 @@ from .api_chart import (
     SideEffectSerializer,
     VitalSignsSerializer,
     VitalsValues,
+    vitals_data,
 )
 from .models import ChecklistItem, Course, Protocol, ProtocolPhase, Session, SessionStatusChange
 
@@ -718,7 +719,6 @@ class DayBoardViewSet(ScopedMixin, viewsets.GenericViewSet):
 
 
 _datetime = serializers.DateTimeField().to_representation
-_temperature = VitalSignsSerializer().fields["temperature_c"].to_representation
 
 
 def _when(value):
@@ -726,18 +726,7 @@ def _when(value):
 
 
 def _vitals_data(v) -> dict | None:
-    if v is None:
-        return None
-    amended_by = v.amended_by.pk if hasattr(v, "amended_by") else None
-    return {
-        "id": v.id, "session": v.session_id, "timepoint": v.timepoint,
-        "measured_at": _datetime(v.measured_at), "systolic": v.systolic,
-        "diastolic": v.diastolic, "heart_rate": v.heart_rate, "spo2": v.spo2,
-        "respiratory_rate": v.respiratory_rate,
-        "temperature_c": None if v.temperature_c is None else _temperature(v.temperature_c),
-        "recorded_by": v.recorded_by_id, "recorded_at": _datetime(v.recorded_at),
-        "amends": v.amends_id, "amended_by": amended_by, "amendment_reason": v.amendment_reason,
-    }  # fmt: skip
+    return None if v is None else vitals_data(v)
 
 
 def _alert_data(a) -> dict:

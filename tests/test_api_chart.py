@@ -232,3 +232,27 @@ def test_recording_vitals_is_a_fixed_few_queries(
         assert high.status_code == 201, high.json()
     assert Alert.objects.filter(vitals_id=high.json()["id"]).count() == 1
     assert VitalSigns.objects.filter(session=iv_session).count() == 2 + 3  # charted + posted
+
+
+def test_a_reading_built_by_hand_is_what_the_serializer_documents(iv_session, staff):
+    """vitals_data (the POST response and the day board) equals VitalSignsSerializer,
+    for a reading that was corrected, its correction with a temperature, and a plain one."""
+    from scheduling.api_chart import VitalSignsSerializer, vitals_data
+    from scheduling.services import vitals_record
+
+    from .conftest import chart_through
+
+    nurse, start = staff["nurse"], iv_session.starts_at
+    chart_through(iv_session, nurse=nurse, start=start, to=Session.Status.MONITORING)
+    first = VitalSigns.objects.filter(session=iv_session).order_by("id").last()
+    fixed = vitals_record(
+        session=iv_session, by=nurse, timepoint=first.timepoint, amends=first,
+        amendment_reason="Wrong patient's cuff", now=start + 50 * MIN,
+        **{**NORMAL_VITALS, "temperature_c": "36.85", "respiratory_rate": 14},
+    )  # fmt: skip
+    readings = [*VitalSigns.objects.filter(session=iv_session).order_by("id"), fixed]
+    assert len(readings) == 4
+    for reading in readings:
+        assert vitals_data(reading) == VitalSignsSerializer(reading).data, reading.pk
+    assert vitals_data(first)["amended_by"] == fixed.pk
+    assert vitals_data(fixed)["temperature_c"] == "36.9"
