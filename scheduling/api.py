@@ -657,8 +657,9 @@ class BoardSessionSerializer(ModelSerializer):
     class Meta:
         model = Session
         fields = [
-            "id", "course", "number", "status", "starts_at", "ends_at", "local_start", "chair",
-            "chair_name", "protocol", "patient", "latest_vitals", "open_alerts",
+            "id", "course", "number", "status", "patient_response", "responded_at", "starts_at",
+            "ends_at", "local_start", "chair", "chair_name", "protocol", "patient",
+            "latest_vitals", "open_alerts",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -754,6 +755,8 @@ def day_board_data(board) -> dict:
                 "course": s.course_id,
                 "number": s.number,
                 "status": s.status,
+                "patient_response": s.patient_response,
+                "responded_at": _when(s.responded_at),
                 "starts_at": _datetime(s.starts_at),
                 "ends_at": _datetime(s.ends_at),
                 "local_start": s.starts_at.astimezone(tz).isoformat(),

@@ -152,9 +152,9 @@ class DayBoard:
 
 BOARD_FIELDS = (
     "id", "clinic_id", "course_id", "patient_id", "chair_id", "number", "starts_at", "ends_at",
-    "status", "patient__id", "patient__clinic_id", "patient__mrn", "patient__first_name",
-    "patient__last_name", "chair__id", "chair__name", "course__id", "course__protocol_id",
-    "course__protocol__id", "course__protocol__name",
+    "status", "patient_response", "responded_at", "patient__id", "patient__clinic_id",
+    "patient__mrn", "patient__first_name", "patient__last_name", "chair__id", "chair__name",
+    "course__id", "course__protocol_id", "course__protocol__id", "course__protocol__name",
 )  # fmt: skip
 
 
@@ -182,8 +182,8 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
         Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
         .select_related("patient", "chair", "course__protocol")
         # Only what the board shows: building ~250 full model rows (a protocol has ~25
-        # columns) was a third of the request. The API query-count test catches a field
-        # left out here, as an extra query per row.
+        # columns) was a third of the request. The API's and the pages' query-count tests
+        # catch a field left out here, as an extra query per row.
         .only(*BOARD_FIELDS)
         .annotate(latest_vitals_id=Subquery(latest))
         .prefetch_related(
