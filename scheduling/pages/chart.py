@@ -247,16 +247,17 @@ def today(request: HttpRequest) -> HttpResponse:
     """The nurse's day: today's sessions at each of their clinics, chair by chair."""
     clinics = access.clinics_for(request, access.CLINICAL)
     boards = []
-    for clinic in clinics:
-        board = selectors.day_board(clinic=clinic, day=clinic.local_today())
-        by_chair = {c.id: {"chair": c, "sessions": []} for c in board.chairs}
-        for s in board.sessions:
+    # All the caller's clinics in one read (a superuser sees every clinic), not a board each.
+    days = selectors.clinic_days_today(clinics=clinics)
+    for day in days:
+        by_chair = {c.id: {"chair": c, "sessions": []} for c in day.chairs}
+        for s in day.sessions:
             if s.status != Session.Status.CANCELLED and s.chair_id in by_chair:
                 by_chair[s.chair_id]["sessions"].append(s)
-        boards.append({"clinic": clinic, "day": board.day, "chairs": list(by_chair.values())})
-        record_access_log(
-            user=request.user,
-            patient_ids=[s.patient_id for s in board.sessions],
-            action="page:today",
-        )
+        boards.append({"clinic": day.clinic, "day": day.day, "chairs": list(by_chair.values())})
+    record_access_log(
+        user=request.user,
+        patient_ids=[s.patient_id for d in days for s in d.sessions],
+        action="page:today",
+    )
     return render(request, "scheduling/pages/chart/today.html", {"boards": boards})

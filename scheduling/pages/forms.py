@@ -85,7 +85,10 @@ class MoveForm(forms.Form):
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["chair"].queryset = Chair.objects.filter(clinic=clinic, is_active=True)
+        # A chair's label names its clinic: joined, or each option asks for it.
+        self.fields["chair"].queryset = Chair.objects.filter(
+            clinic=clinic, is_active=True
+        ).select_related("clinic")
 
 
 class CancelForm(forms.Form):
