@@ -17,7 +17,7 @@ from .models import (
     ScreeningAnswer,
     ScreeningSignOff,
 )
-from .services import record_access_log
+from .services import record_access_log, reminder_settings_touched
 
 
 @admin.register(Patient)
@@ -26,6 +26,11 @@ class PatientAdmin(SimpleHistoryAdmin):
     list_filter = ["clinic"]
     search_fields = ["mrn", "last_name", "first_name", "email"]
     autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # a new patient has no reminders yet
+            reminder_settings_touched(patient=obj, changed=form.changed_data)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

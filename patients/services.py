@@ -23,6 +23,7 @@ from .models import (
     ScreeningAnswer,
     ScreeningSignOff,
 )
+from .signals import REMINDER_SETTINGS, reminder_settings_changed
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ def screening_sign_off(
 PATIENT_EDITABLE = (
     "mrn", "first_name", "last_name", "birth_date", "sex", "email", "phone", "timezone",
     "weight_kg", "escort_name", "escort_phone", "rems_patient_id", "rems_enrolled_on",
+    "remind_by_email", "remind_by_sms", "reminders_opt_out", "quiet_hours_start",
+    "quiet_hours_end",
 )  # fmt: skip
 
 
@@ -196,12 +199,35 @@ def patient_update(*, patient: Patient, by: AbstractBaseUser | None, **fields) -
     if unknown:
         raise ValidationError({f: "This field cannot be changed here." for f in sorted(unknown)})
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    changed = [name for name, value in fields.items() if getattr(patient, name) != value]
     for name, value in fields.items():
         setattr(patient, name, value)
     patient.full_clean()
     patient._history_user = by
     patient.save()
+    reminder_settings_touched(patient=patient, changed=changed)
     return patient
+
+
+def reminder_settings_touched(*, patient: Patient, changed: Iterable[str]) -> None:
+    """Tell the apps that plan reminders (in this transaction) that the patient's time
+    zone or reminder settings changed, so planned times follow."""
+    touched = sorted(set(changed) & set(REMINDER_SETTINGS))
+    if touched:
+        reminder_settings_changed.send(sender=Patient, patient=patient, changed=touched)
+
+
+REMINDER_SETTINGS_OWN = tuple(f for f in REMINDER_SETTINGS if f != "timezone")
+
+
+def patient_reminder_settings_set(
+    *, patient: Patient, by: AbstractBaseUser | None, **fields
+) -> Patient:
+    """The patient's own choices (the portal): channels, opting out, quiet hours."""
+    unknown = set(fields) - set(REMINDER_SETTINGS_OWN)
+    if unknown:
+        raise ValidationError({f: "This field cannot be changed here." for f in sorted(unknown)})
+    return patient_update(patient=patient, by=by, **fields)
 
 
 def patient_calendar_token_reset(*, patient: Patient) -> str:

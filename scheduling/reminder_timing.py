@@ -43,6 +43,7 @@ class Timing:
 
 PAST_WHEN_PLANNED = "past_when_planned"
 QUIET_HOURS_TOO_LATE = "quiet_hours_too_late"
+TOO_LATE = "too_late"
 
 
 def wall_clock_to_utc(local: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -63,16 +64,25 @@ def reminder_timing(
     tz: zoneinfo.ZoneInfo,
     quiet: QuietHours | None,
     now: dt.datetime,
+    catch_up: bool = False,
 ) -> Timing:
-    """When to send a reminder `lead` before a session, and whether to skip it."""
+    """When to send a reminder `lead` before a session, and whether to skip it.
+
+    Planned at booking, a time already past is skipped. Re-timed later (`catch_up`: the
+    patient changed their time zone or quiet hours), a reminder whose time has passed
+    goes now, quiet hours allowing, if it can still be useful.
+    """
     local_start = session_starts_at.astimezone(tz).replace(tzinfo=None)
     due = wall_clock_to_utc(local_start - lead, tz)
     send_by = session_starts_at - latest
     if due < now:
-        return Timing(due, send_by, PAST_WHEN_PLANNED)
+        if not catch_up:
+            return Timing(due, send_by, PAST_WHEN_PLANNED)
+        due = now
     local_due = due.astimezone(tz)
-    if quiet is not None and quiet.contains(local_due.time()):
+    quieted = quiet is not None and quiet.contains(local_due.time())
+    if quieted:
         due = wall_clock_to_utc(quiet.end_after(local_due.replace(tzinfo=None)), tz)
-        if due > send_by:
-            return Timing(due, send_by, QUIET_HOURS_TOO_LATE)
+    if due > send_by:
+        return Timing(due, send_by, QUIET_HOURS_TOO_LATE if quieted else TOO_LATE)
     return Timing(due, send_by, "")

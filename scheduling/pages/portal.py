@@ -14,14 +14,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from patients.models import Patient, QuestionnaireResponse
-from patients.services import patient_calendar_token_reset
+from patients.services import patient_calendar_token_reset, patient_reminder_settings_set
 
 from .. import selectors, services
 from ..calendar_feed import calendar_feed
 from ..models import Session
 from ..reminder_content import local_when, preparation_lines
 from . import access
-from .forms import Phq9Form
+from .forms import REMINDER_FIELDS, Phq9Form, ReminderSettingsForm, errors_onto
 
 ANSWERS = {"confirm": Session.Response.CONFIRMED, "cancel": Session.Response.CANCELLED}
 
@@ -51,6 +51,25 @@ def portal(request: HttpRequest) -> HttpResponse:
         "scheduling/pages/portal/portal.html",
         {"patient": patient, "rows": rows, "feed_url": _feed_url(request, patient)},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reminder_settings(request: HttpRequest) -> HttpResponse:
+    """How and when the patient is reminded; planned reminders follow the change."""
+    patient = access.own_patient(request)
+    form = ReminderSettingsForm(
+        request.POST or None, initial={name: getattr(patient, name) for name in REMINDER_FIELDS}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient_reminder_settings_set(patient=patient, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            messages.success(request, "Your reminder settings are saved.")
+            return redirect("pages:portal")
+    return render(request, "scheduling/pages/portal/reminders.html", {"form": form})
 
 
 @login_required

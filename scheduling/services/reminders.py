@@ -35,7 +35,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from clinic.models import Clinic
@@ -52,6 +52,7 @@ from ..models import (
 from ..reminder_content import Message, ReminderContentError, reminder_context, reminder_render
 from ..reminder_timing import QuietHours, reminder_timing
 from ..selectors import (
+    ReminderRuleSpec,
     courses_maintenance_to_book,
     reminder_policy,
     reminder_rules,
@@ -211,6 +212,84 @@ def reminders_plan_for_sessions(*, sessions: Sequence[Session], now: dt.datetime
 
 def reminders_plan_for_session(*, session: Session, now: dt.datetime) -> list[Reminder]:
     return reminders_plan_for_sessions(sessions=[session], now=now)
+
+
+# Skipped for a reason the patient's own settings can lift. Anything else (sent, failed,
+# passed when booked, too late when its time came) is history and stays as it is.
+_RETIMABLE_SKIPS = (
+    Reminder.SkipReason.OPTED_OUT,
+    Reminder.SkipReason.NO_CONTACT,
+    Reminder.SkipReason.QUIET_HOURS_TOO_LATE,
+    Reminder.SkipReason.TOO_LATE,
+)
+_RETIME_FIELDS = ["status", "skip_reason", "due_at", "send_by", "updated_at"]
+
+
+def reminders_retime_for_patient(*, patient_id: int, now: dt.datetime | None = None) -> int:
+    """Re-time the unsent reminders of a patient's booked sessions, in the caller's
+    transaction, after their time zone, quiet hours or channels changed: each goes at
+    its lead time in the patient's (new) local time, out of their (new) quiet hours; one
+    whose time has passed goes now if it can still be useful. A reminder skipped
+    because the patient had opted out or had no address comes back the same way.
+    Returns how many rows changed."""
+    now = now or timezone.now()
+    sessions = {
+        s.pk: s
+        for s in Session.objects.filter(
+            patient_id=patient_id, status=Session.Status.BOOKED, starts_at__gt=now
+        ).select_related("patient", "clinic")
+    }
+    if not sessions:
+        return 0
+    rows = Reminder.objects.select_for_update().filter(
+        Q(status=R.PENDING) | Q(status=R.SKIPPED, skip_reason__in=_RETIMABLE_SKIPS),
+        session_id__in=list(sessions),
+    )
+    rules: dict[int, dict[str, ReminderRuleSpec]] = {}
+    quiet: dict[int, QuietHours] = {}
+    changed: list[Reminder] = []
+    for row in rows:
+        session = sessions[row.session_id]
+        if session.clinic_id not in rules:
+            rules[session.clinic_id] = {
+                r.kind: r for r in reminder_rules(clinic_id=session.clinic_id)
+            }
+            policy = reminder_policy(clinic_id=session.clinic_id)
+            quiet[session.clinic_id] = _patient_quiet(session.patient, policy)
+        rule = rules[session.clinic_id].get(row.kind)
+        if rule is None or row.session_starts_at != session.starts_at:
+            continue  # a kind the clinic dropped, or a move being planned: not ours
+        timing = reminder_timing(
+            session_starts_at=session.starts_at,
+            lead=rule.lead,
+            latest=rule.latest,
+            tz=zoneinfo.ZoneInfo(session.patient.timezone or session.clinic.timezone),
+            quiet=quiet[session.clinic_id],
+            now=now,
+            catch_up=True,
+        )
+        plan = {
+            "status": R.SKIPPED if timing.skip_reason else R.PENDING,
+            "skip_reason": timing.skip_reason,
+            "due_at": timing.due_at,
+            "send_by": timing.send_by,
+        }
+        if any(getattr(row, name) != value for name, value in plan.items()):
+            for name, value in plan.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            changed.append(row)
+    if changed:
+        Reminder.objects.bulk_update(changed, _RETIME_FIELDS, batch_size=1000)
+        if any(r.status == R.PENDING and r.due_at <= now + SWEEP_INTERVAL for r in changed):
+            transaction.on_commit(partial(_enqueue, SWEEP_TASK, {}))
+        logger.info("patient %s: %s reminders re-timed", patient_id, len(changed))
+    return len(changed)
+
+
+def _patient_reminder_settings_changed(sender, *, patient, changed, **kwargs) -> None:
+    """Receiver of patients.signals.reminder_settings_changed (scheduling.apps)."""
+    reminders_retime_for_patient(patient_id=patient.pk)
 
 
 def _enqueue(task_name: str, kwargs: dict) -> bool:
