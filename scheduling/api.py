@@ -648,8 +648,8 @@ class BoardPatientSerializer(ModelSerializer):
 
 class BoardSessionSerializer(ModelSerializer):
     patient = BoardPatientSerializer()
-    chair_name = serializers.CharField(source="chair.name", allow_null=True, default=None)
-    protocol = serializers.CharField(source="course.protocol.name")
+    chair_name = serializers.CharField(allow_null=True)
+    protocol = serializers.CharField(source="protocol_name")
     local_start = serializers.SerializerMethodField()
     latest_vitals = VitalSignsSerializer(allow_null=True)
     open_alerts = AlertSerializer(many=True)
@@ -761,8 +761,8 @@ def day_board_data(board) -> dict:
                 "ends_at": _datetime(s.ends_at),
                 "local_start": s.starts_at.astimezone(tz).isoformat(),
                 "chair": s.chair_id,
-                "chair_name": s.chair.name if s.chair_id else None,
-                "protocol": s.course.protocol.name,
+                "chair_name": s.chair_name,
+                "protocol": s.protocol_name,
                 "patient": {
                     "id": s.patient.id,
                     "mrn": s.patient.mrn,

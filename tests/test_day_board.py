@@ -104,7 +104,7 @@ def _queries(world, day) -> int:
         board = day_board(clinic=world.clinic, day=day)
         for s in board.sessions:  # everything the board shows, touched
             _ = (
-                s.patient.last_name, s.chair and s.chair.name, s.course.protocol.name,
+                s.patient.last_name, s.chair_name, s.protocol_name, s.patient_response,
                 s.latest_vitals and s.latest_vitals.systolic, [a.kind for a in s.open_alerts],
             )  # fmt: skip
     return len(ctx.captured_queries)
