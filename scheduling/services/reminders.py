@@ -33,13 +33,14 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from clinic.models import Clinic
 
+from ..mail import ReminderEmail
 from ..models import (
     Protocol,
     Reminder,
@@ -454,7 +455,7 @@ class _Sender:
         return self._protocol[protocol_id]
 
     def send_email(self, *, to: str, message: Message, message_id: str) -> str:
-        email = EmailMultiAlternatives(
+        email = ReminderEmail(
             subject=message.subject,
             body=message.text,
             from_email=settings.DEFAULT_FROM_EMAIL,
