@@ -159,6 +159,22 @@ def start_worker() -> subprocess.Popen:
     )
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process on this machine so far (the server
+    is local and the benchmark its only client): the database's share of the work."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if head.partition("(")[2].startswith("postgres"):
+            fields = tail.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of the worker and its pool processes so far (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -216,12 +232,14 @@ def bench_reminders(planned: int, far_future: dt.datetime, broker, worker_pid: i
     from .bench_tasks import COUNTER
 
     sent = Reminder.objects.filter(status="sent")
-    cpu = cpu_seconds(worker_pid)
+    cpu, pg_cpu, own_cpu = cpu_seconds(worker_pid), postgres_cpu_seconds(), time.process_time()
     began = time.monotonic()
     tokens = reminders_dispatch_due(now=far_future, limit=planned + 10, batch_size=BATCH_SIZE)
     swept = time.monotonic()
     done = wait(lambda: sent.count() >= planned, "every reminder to be sent", poll=0.5)
     cpu = cpu_seconds(worker_pid) - cpu
+    pg_cpu = postgres_cpu_seconds() - pg_cpu
+    own_cpu = time.process_time() - own_cpu
     statuses = dict(
         Reminder.objects.values_list("status").annotate(
             n=__import__("django").db.models.Count("id")
@@ -229,6 +247,9 @@ def bench_reminders(planned: int, far_future: dt.datetime, broker, worker_pid: i
     )
     return {
         "worker_cpu_ms_per_reminder": round(cpu / planned * 1000, 3),
+        # PostgreSQL's share, and this process's (the sweep, and polling for the end).
+        "postgres_cpu_ms_per_reminder": round(pg_cpu / planned * 1000, 3),
+        "sweep_process_cpu_ms_per_reminder": round(own_cpu / planned * 1000, 3),
         "reminders": planned,
         "batches": len(tokens),
         "batch_size": BATCH_SIZE,
@@ -305,7 +326,10 @@ def main() -> None:
           f"{reminders['seconds']:>8} {reminders['per_second']:>11}")  # fmt: skip
     print(
         f"worker CPU per no-op task: {noop['worker_cpu_ms_per_task']} ms; per reminder: "
-        f"{reminders['worker_cpu_ms_per_reminder']} ms; load average {load_before} -> {load_after}"
+        f"{reminders['worker_cpu_ms_per_reminder']} ms (PostgreSQL "
+        f"{reminders['postgres_cpu_ms_per_reminder']} ms, the sweep's process "
+        f"{reminders['sweep_process_cpu_ms_per_reminder']} ms); "
+        f"load average {load_before} -> {load_after}"
     )
     print(f"\ncores: {os.cpu_count()}, worker concurrency: {CONCURRENCY}, "
           f"batch size: {BATCH_SIZE}; target 1000/s met: {result['meets_target']}; "
