@@ -509,4 +509,7 @@ def test_redis_down_during_booking_then_back_the_reminder_arrives(
 
     subject, body = smtp.texts()[0]
     assert subject == "Harbour Clinic: see you today at 12:00"
-    assert Reminder.objects.get(session=s, kind="ride", channel="email").status == R.SENT
+    # The server has the message before the worker commits the mark (sent, then
+    # committed): wait for the commit rather than race it.
+    ride = Reminder.objects.filter(session=s, kind="ride", channel="email")
+    wait_for(lambda: ride.get().status == R.SENT, 30, "the reminder marked sent")
