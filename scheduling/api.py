@@ -40,6 +40,7 @@ from .api_chart import (
     SideEffectSerializer,
     VitalSignsSerializer,
     VitalsValues,
+    _datetime,
     vitals_data,
 )
 from .models import ChecklistItem, Course, Protocol, ProtocolPhase, Session, SessionStatusChange
@@ -717,9 +718,6 @@ class DayBoardViewSet(ScopedMixin, viewsets.GenericViewSet):
         day = query.validated_data.get("date") or clinic.local_today()
         board = selectors.day_board(clinic=clinic, day=day)
         return Response(day_board_data(board))
-
-
-_datetime = serializers.DateTimeField().to_representation
 
 
 def _when(value):

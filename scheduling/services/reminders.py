@@ -79,6 +79,20 @@ def _patient_quiet(patient, policy: ReminderPolicy) -> QuietHours:
     return QuietHours(policy.quiet_start, policy.quiet_end)
 
 
+def _planned(session, rule, *, tz, quiet: QuietHours, now, catch_up=False) -> dict:
+    """A rule's reminder for a session: its status, skip reason, due time and deadline."""
+    timing = reminder_timing(
+        session_starts_at=session.starts_at, lead=rule.lead, latest=rule.latest,
+        tz=tz, quiet=quiet, now=now, catch_up=catch_up,
+    )  # fmt: skip
+    return {
+        "status": R.SKIPPED if timing.skip_reason else R.PENDING,
+        "skip_reason": timing.skip_reason,
+        "due_at": timing.due_at,
+        "send_by": timing.send_by,
+    }
+
+
 def _reset(reminder: Reminder, **fields) -> None:
     """Plan a row afresh: a new time, no claim, no record of an earlier send."""
     reminder.claim_token = None
@@ -159,21 +173,8 @@ def reminders_plan_for_sessions(*, sessions: Sequence[Session], now: dt.datetime
                 moved.append(session.pk)
             wanted = set()
             for rule in rules_by_clinic[session.clinic_id]:
-                timing = reminder_timing(
-                    session_starts_at=session.starts_at,
-                    lead=rule.lead,
-                    latest=rule.latest,
-                    tz=tz,
-                    quiet=quiet,
-                    now=now,
-                )
-                plan = dict(
-                    status=R.SKIPPED if timing.skip_reason else R.PENDING,
-                    skip_reason=timing.skip_reason,
-                    due_at=timing.due_at,
-                    send_by=timing.send_by,
-                    session_starts_at=session.starts_at,
-                )
+                plan = _planned(session, rule, tz=tz, quiet=quiet, now=now)
+                plan["session_starts_at"] = session.starts_at
                 for channel in rule.channels:
                     key = (session.pk, rule.kind, channel)
                     wanted.add(key)
@@ -260,21 +261,11 @@ def reminders_retime_for_patient(*, patient_id: int, now: dt.datetime | None = N
         rule = rules[session.clinic_id].get(row.kind)
         if rule is None or row.session_starts_at != session.starts_at:
             continue  # a kind the clinic dropped, or a move being planned: not ours
-        timing = reminder_timing(
-            session_starts_at=session.starts_at,
-            lead=rule.lead,
-            latest=rule.latest,
+        plan = _planned(
+            session, rule,
             tz=zoneinfo.ZoneInfo(session.patient.timezone or session.clinic.timezone),
-            quiet=quiet[session.clinic_id],
-            now=now,
-            catch_up=True,
-        )
-        plan = {
-            "status": R.SKIPPED if timing.skip_reason else R.PENDING,
-            "skip_reason": timing.skip_reason,
-            "due_at": timing.due_at,
-            "send_by": timing.send_by,
-        }
+            quiet=quiet[session.clinic_id], now=now, catch_up=True,
+        )  # fmt: skip
         if any(getattr(row, name) != value for name, value in plan.items()):
             for name, value in plan.items():
                 setattr(row, name, value)
