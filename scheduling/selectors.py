@@ -4,10 +4,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Max, Q, QuerySet
+from django.db import connection
+from django.db.models import Max, Q, QuerySet
 
 from clinic.models import Chair, Clinic
 from clinic.selectors import chairs_active, clinic_calendar
+from patients.models import Patient
 
 from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their own module)
     CourseOverview,
@@ -151,66 +153,95 @@ class DayBoard:
     sessions: list
 
 
-BOARD_FIELDS = (
+def _board_sql() -> tuple[str, str, str]:
+    """The board's three reads, written once from the models' own table and column names.
+
+    Plain SQL rather than querysets because the board is the busiest read: building and
+    compiling the querysets cost as much as running them (README, Performance). Rows
+    still become model instances (`Model.objects.raw` applies each field's conversion),
+    so pages, the API and its documented serializer read them like any other."""
+    from .models import Alert, VitalSigns
+
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    session, vitals, alert = table(Session), table(VitalSigns), table(Alert)
+    columns = ", ".join(f"s.{connection.ops.quote_name(c)}" for c in BOARD_COLUMNS)
+    # The latest current reading: the newest nothing amends, on the (session, measured_at)
+    # index (EXPLAIN in the benchmark's output).
+    sessions = (
+        f"SELECT {columns}, ch.name AS chair_name, pr.name AS protocol_name, "
+        f"p.clinic_id AS patient_clinic_id, p.mrn AS patient_mrn, "
+        f"p.first_name AS patient_first_name, "
+        f"p.last_name AS patient_last_name, "
+        f"(SELECT v.id FROM {vitals} v WHERE v.session_id = s.id AND NOT EXISTS "
+        f"(SELECT 1 FROM {vitals} c WHERE c.amends_id = v.id) "
+        f"ORDER BY v.measured_at DESC, v.id DESC LIMIT 1) AS latest_vitals_id "
+        f"FROM {session} s "
+        f"LEFT JOIN {table(Chair)} ch ON ch.id = s.chair_id "
+        f"JOIN {table(Course)} co ON co.id = s.course_id "
+        f"JOIN {table(Protocol)} pr ON pr.id = co.protocol_id "
+        f"JOIN {table(Patient)} p ON p.id = s.patient_id "
+        f"WHERE s.clinic_id = %s AND s.starts_at >= %s AND s.starts_at < %s "
+        f"ORDER BY s.starts_at, ch.name, s.id"
+    )
+    latest = f"SELECT * FROM {vitals} WHERE id IN ({{}})"
+    alerts = (
+        f"SELECT * FROM {alert} WHERE acknowledged_at IS NULL AND session_id IN ({{}}) "
+        f"ORDER BY raised_at, id"
+    )
+    return sessions, latest, alerts
+
+
+# What the board shows of a session (and the patient's id, clinic and name, as columns).
+BOARD_COLUMNS = (
     "id", "clinic_id", "course_id", "patient_id", "chair_id", "number", "starts_at", "ends_at",
-    "status", "patient_response", "responded_at", "patient__id", "patient__clinic_id",
-    "patient__mrn", "patient__first_name", "patient__last_name",
+    "status", "patient_response", "responded_at",
 )  # fmt: skip
+PATIENT_COLUMNS = ("id", "clinic_id", "mrn", "first_name", "last_name")
+
+
+def _in(sql: str, ids: list[int]) -> str:
+    return sql.format(", ".join(["%s"] * len(ids)))
 
 
 def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """One clinic's day: its chairs, and every session starting that local day with its
     patient, chair, protocol, latest current vitals and open alerts.
 
-    Four queries whatever the day holds: chairs, sessions (joined), the latest vitals by
-    id (one correlated subquery per session, on the (session, measured_at) index), and
-    the open alerts.
+    Four queries whatever the day holds: the sessions (joined, with the latest reading's
+    id from one correlated subquery per session), those readings, the open alerts, and
+    the chairs.
     """
-    from django.db.models import OuterRef, Prefetch, Subquery
-
     from .models import Alert, VitalSigns
 
     tz = clinic.tz
     start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    latest = (
-        VitalSigns.objects.filter(session=OuterRef("pk"), amended_by__isnull=True)
-        .order_by("-measured_at", "-id")
-        .values("id")[:1]
-    )
-    sessions = list(
-        Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
-        .select_related("patient")
-        # Only what the board shows: building ~250 full model rows (a protocol has ~25
-        # columns) was a third of the request, so the chair's and the protocol's names
-        # come as columns, not as rows of their own. The API's and the pages'
-        # query-count tests catch a field left out here, as an extra query per row.
-        .only(*BOARD_FIELDS)
-        .annotate(
-            chair_name=F("chair__name"),
-            protocol_name=F("course__protocol__name"),
-            latest_vitals_id=Subquery(latest),
-        )
-        .prefetch_related(
-            Prefetch(
-                "alerts",
-                queryset=Alert.objects.filter(acknowledged_at__isnull=True).order_by("raised_at"),
-                to_attr="open_alerts",
-            )
-        )
-        .order_by("starts_at", "chair__name", "id")
-    )
-    vitals = VitalSigns.objects.in_bulk(
-        [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
-    )
+    sessions_sql, latest_sql, alerts_sql = _board_sql()
+    sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
+    patient_field, db = Session._meta.get_field("patient"), Session.objects.db
+    for s in sessions:
+        patient = Patient.from_db(db, PATIENT_COLUMNS, (
+            s.patient_id, s.patient_clinic_id, s.patient_mrn, s.patient_first_name,
+            s.patient_last_name,
+        ))  # fmt: skip
+        patient_field.set_cached_value(s, patient)
+        s.open_alerts = []
+    ids = [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
+    vitals = {v.id: v for v in VitalSigns.objects.raw(_in(latest_sql, ids), ids)} if ids else {}
     # The latest current reading is one nothing amends (the subquery's rule): say so, or
-    # showing its `amended_by` asks the database once a row. (Joining the table to itself
-    # to learn that was a tenth of the request.)
+    # showing its `amended_by` asks the database once a row.
     amended_by = VitalSigns._meta.get_field("amended_by")
+    for v in vitals.values():
+        amended_by.set_cached_value(v, None)
+    by_id = {s.id: s for s in sessions}
+    if by_id:
+        session_ids = list(by_id)
+        for a in Alert.objects.raw(_in(alerts_sql, session_ids), session_ids):
+            by_id[a.session_id].open_alerts.append(a)
     for s in sessions:
         s.latest_vitals = vitals.get(s.latest_vitals_id)
-        if s.latest_vitals is not None:
-            amended_by.set_cached_value(s.latest_vitals, None)
     chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id"))
     return DayBoard(clinic=clinic, day=day, chairs=chairs, sessions=sessions)
 
