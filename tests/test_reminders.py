@@ -30,6 +30,7 @@ from scheduling.reminder_content import (
     reminder_context,
     reminder_render,
     session_response_token,
+    session_response_url,
 )
 from scheduling.reminder_timing import QuietHours, reminder_timing, wall_clock_to_utc
 from scheduling.services import (
@@ -427,6 +428,50 @@ def test_a_batch_run_twice_sends_each_reminder_once(patient):
     assert reminders_send_batch(claim_token=token, now=now) == {"sent": 2}
     assert reminders_send_batch(claim_token=token, now=now) == {}  # redelivered task
     assert len(mail.outbox) == 1 and len(LocmemSmsBackend.outbox) == 1
+
+
+def _batch_queries(size: int, now: dt.datetime) -> tuple[int, dict]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    (token,) = reminders_dispatch_due(now=now, batch_size=size, limit=size)
+    with CaptureQueriesContext(connection) as ctx:
+        outcome = reminders_send_batch(claim_token=token, now=now)
+    return len(ctx.captured_queries), outcome
+
+
+def test_a_batch_asks_the_database_the_same_number_of_times_per_reminder(patient):
+    # Every e-mail reminder of the course due now: the sender's read must hold all it
+    # uses, or each reminder asks again (a field left out of its `.only()`).
+    course = start(patient)
+    now = at(2027, 1, 2, 10)
+    Reminder.objects.filter(channel=C.SMS).update(due_at=now + dt.timedelta(days=30))
+    Reminder.objects.filter(session__course=course, status=R.PENDING, channel=C.EMAIL).update(
+        due_at=now - dt.timedelta(minutes=1), send_by=now + dt.timedelta(hours=1)
+    )
+    assert Reminder.objects.filter(status=R.PENDING).count() >= 15
+
+    small, sent_small = _batch_queries(3, now)
+    large, sent_large = _batch_queries(12, now)
+
+    assert sent_small == {"sent": 3} and sent_large == {"sent": 12}
+    # Per reminder: the mark and its (save)point; per batch: the read, the clinic's
+    # settings and the protocol.
+    assert (large - small) == 3 * (12 - 3)
+    assert small - 3 * 3 <= 5
+
+
+def test_the_answer_link_is_the_one_reverse_writes(settings):
+    from django.urls import reverse
+
+    for session_id, when in ((1, NOW), (987654, at(2031, 7, 1, 23, 59))):
+        token = session_response_token(session_id=session_id, starts_at=when)
+        assert session_response_url(session_id=session_id, starts_at=when) == (
+            settings.SITE_URL + reverse("reminders:respond", args=[token])
+        )
+    settings.SITE_URL = "https://clinic.example.org/infusions"
+    url = session_response_url(session_id=1, starts_at=NOW)
+    assert url.startswith("https://clinic.example.org/infusions/")
 
 
 def test_a_claim_whose_worker_died_is_taken_back_after_the_timeout_and_sent_once(patient, settings):

@@ -519,7 +519,23 @@ def _skip_reason_at_send(reminder: Reminder, session: Session, now: dt.datetime)
 
 
 # Clinics and protocols are few and the same across a batch: the sender reads each once.
+# Of the rest, only what sending reads: whole rows cost 40% more to read, per reminder.
+# A field left out shows as a query per reminder (tests/test_reminders.py counts them).
 _SEND_RELATED = ("session__patient", "session__course")
+_SEND_FIELDS = (
+    "id", "session_id", "kind", "channel", "status", "session_starts_at", "send_by",
+    "session__id", "session__clinic_id", "session__course_id", "session__patient_id",
+    "session__status", "session__starts_at",
+    "session__course__id", "session__course__protocol_id",
+    "session__patient__id", "session__patient__first_name", "session__patient__timezone",
+    "session__patient__email", "session__patient__phone",
+    "session__patient__reminders_opt_out", "session__patient__remind_by_email",
+    "session__patient__remind_by_sms",
+)  # fmt: skip
+
+
+def _to_send(query):
+    return query.select_related(*_SEND_RELATED).only(*_SEND_FIELDS)
 
 
 def _claimed(reminder_id: int, claim_token: uuid.UUID):
@@ -643,14 +659,14 @@ def reminder_send(
     own_sender = sender is None
     sender = sender or _Sender()
     try:
-        reminder = _claimed(reminder_id, claim_token).select_related(*_SEND_RELATED).first()
+        reminder = _to_send(_claimed(reminder_id, claim_token)).first()
         if reminder is None:
             return "not_claimed"
         outcome = _send_loaded(reminder, claim_token=claim_token, now=now, sender=sender)
         if outcome == "changed":
             # The session changed between the read and the mark: read it again; the
             # skip reason now shows (cancelled, moved), or the claim is gone.
-            reminder = _claimed(reminder_id, claim_token).select_related(*_SEND_RELATED).first()
+            reminder = _to_send(_claimed(reminder_id, claim_token)).first()
             if reminder is None:
                 return "not_claimed"
             outcome = _send_loaded(reminder, claim_token=claim_token, now=now, sender=sender)
@@ -714,9 +730,9 @@ def reminders_send_batch(
     with their sessions, one SMTP connection sends them, one UPDATE per message marks
     each sent. Safe to run twice: only the holder of a row's claim sends it."""
     batch = list(
-        Reminder.objects.filter(claim_token=claim_token, status=R.SENDING)
-        .select_related(*_SEND_RELATED)
-        .order_by("due_at", "id")
+        _to_send(Reminder.objects.filter(claim_token=claim_token, status=R.SENDING)).order_by(
+            "due_at", "id"
+        )
     )
     sender = _Sender()
     outcomes: Counter[str] = Counter()
