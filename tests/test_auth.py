@@ -46,6 +46,38 @@ def test_api_clients_authenticate_with_a_token(client, user):
     assert response.status_code == 403  # authenticated, but no role anywhere
 
 
+def test_a_wrong_revoked_or_disabled_token_is_refused(client, user):
+    token = Token.objects.create(user=user)
+    as_token = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    wrong = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "Invalid token."
+
+    user.is_active = False
+    user.save()
+    disabled = client.get("/api/v1/sessions/", **as_token)
+    assert disabled.status_code == 401 and disabled.json()["detail"] == "User inactive or deleted."
+
+    user.is_active = True
+    user.save()
+    assert client.get("/api/v1/sessions/", **as_token).status_code == 403  # known again
+    token.delete()
+    revoked = client.get("/api/v1/sessions/", **as_token)
+    assert revoked.status_code == 401 and revoked.json()["detail"] == "Invalid token."
+
+
+def test_the_token_is_the_requests_auth(db):
+    from rest_framework.test import APIRequestFactory
+
+    from clinic.api.auth import TokenAuthentication
+
+    user = get_user_model().objects.create_user(username="tom", password="right-pass-123")
+    token = Token.objects.create(user=user)
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    found_user, found_token = TokenAuthentication().authenticate(request)
+    assert found_user == user and found_user.username == "tom"
+    assert found_token.key == token.key and found_token.user == user
+
+
 def test_idle_web_sessions_expire(client, user):
     assert attempt(client, "right-pass-123").status_code == 302
     key = client.session.session_key
