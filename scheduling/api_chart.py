@@ -158,9 +158,17 @@ class VitalSignsViewSet(
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        session = _in_scope_session(self, values.pop("session"))
-        amends = _amended(VitalSigns, values, session)
-        vitals = services.vitals_record(session=session, by=request.user, amends=amends, **values)
+        session_id = values.pop("session")
+        if "amends" in values:  # a correction: its session first, then the reading in it
+            session = _in_scope_session(self, session_id)
+            amends = _amended(VitalSigns, values, session)
+        else:
+            # The busiest write: the service proves the session is the caller's to chart
+            # as it locks it, and refuses it as this one would ("session").
+            session, amends = Session(pk=session_id), None
+        vitals = services.vitals_record(
+            session=session, by=request.user, amends=amends, refuse_as="session", **values
+        )
         return created(vitals_data(vitals))
 
 

@@ -125,6 +125,30 @@ def test_side_effects_cannot_be_deleted_through_the_api(iv_session, nurse):
         assert nurse.put(f"/api/v1/side-effects/{effect}/", {}, format="json").status_code == 405
 
 
+def test_another_clinics_session_is_no_session_of_yours(iv_session, other_clinic):
+    """A nurse of another clinic, and a session id that does not exist, get the same 400
+    naming the session: nothing says whether it exists, and nothing is written."""
+    from django.contrib.auth import get_user_model
+
+    from clinic.models import StaffMembership
+
+    stranger = get_user_model().objects.create_user(username="other-nurse", password="x" * 12)
+    StaffMembership.objects.create(user=stranger, clinic=other_clinic, role="nurse")
+    before = VitalSigns.objects.count()
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        theirs = api(stranger).post(
+            "/api/v1/vitals/", vitals(iv_session, "pre_dose"), format="json"
+        )
+        missing = api(stranger).post(
+            "/api/v1/vitals/", {**vitals(iv_session, "pre_dose"), "session": 10**9},
+            format="json",
+        )  # fmt: skip
+    for response in (theirs, missing):
+        assert response.status_code == 400, response.json()
+        assert response.json()["errors"] == {"session": ["No such session among yours."]}
+    assert VitalSigns.objects.count() == before
+
+
 def test_the_front_desk_cannot_chart(iv_session, staff):
     desk = api(staff["front_desk"])
     with time_machine.travel(iv_session.starts_at, tick=False):
@@ -213,8 +237,8 @@ def test_recording_vitals_is_a_fixed_few_queries(
     iv_session, staff, nurse, django_assert_num_queries
 ):
     """The busiest write of the chart (issue 8): the token, the caller's roles, the
-    session in the caller's clinics, the session locked with the writer's role checked in
-    the same query, the insert; a reading past a threshold adds only its alert."""
+    session locked with the writer's role checked in the same query, its clinic, the
+    insert; a reading past a threshold adds only its alert."""
     from .conftest import chart_through
 
     start = iv_session.starts_at
