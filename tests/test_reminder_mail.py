@@ -1,5 +1,6 @@
 """The reminder e-mail's faster writing (scheduling.mail) gives the very bytes Django's
-own message gives, whatever the subject, sender name and text."""
+own message gives, whatever the subject, sender name and text: written directly for a
+reminder's usual shape, through Django's message otherwise."""
 
 import string
 from email.utils import formataddr
@@ -25,17 +26,21 @@ header_text = (
 body_text = st.text(min_size=0, max_size=2000)
 
 
-def _bytes(cls, *, subject, name, text, html, boundary=BOUNDARY) -> bytes:
-    email = cls(
-        subject=subject, body=text, from_email=formataddr((name, "reminders@example.org")),
-        to=["ann@example.org"],
-        headers={"Message-ID": "<reminder.1.1798185600@example.org>",
-                 "Auto-Submitted": "auto-generated", "Date": "Sat, 02 Jan 2027 10:00:00 -0000"},
-    )  # fmt: skip
+def _email(cls, *, subject, name, text, html, date=True):
+    headers = {"Message-ID": "<reminder.1.1798185600@example.org>",
+               "Auto-Submitted": "auto-generated"}  # fmt: skip
+    if date:
+        headers["Date"] = "Sat, 02 Jan 2027 10:00:00 -0000"
+    email = cls(subject=subject, body=text, to=["ann@example.org"], headers=headers,
+                from_email=formataddr((name, "reminders@example.org")))  # fmt: skip
     email.attach_alternative(html, "text/html")
-    message = email.message()
+    return email
+
+
+def _bytes(cls, *, boundary=BOUNDARY, linesep="\r\n", **fields) -> bytes:
+    message = _email(cls, **fields).message()
     message.set_boundary(boundary)
-    return message.as_bytes(linesep="\r\n")
+    return message.as_bytes(linesep=linesep)
 
 
 @settings(max_examples=300, deadline=None)
@@ -44,6 +49,62 @@ def test_the_reminder_email_is_byte_for_byte_djangos(subject, name, text, html):
     mine = _bytes(ReminderEmail, subject=subject, name=name, text=text, html=html)
     django = _bytes(EmailMultiAlternatives, subject=subject, name=name, text=text, html=html)
     assert mine == django
+
+
+plain_header = st.text(
+    alphabet=st.sampled_from(string.ascii_letters + string.digits + " .,:;!'()&-"),
+    min_size=1,
+    max_size=50,
+).filter(lambda s: s.strip())
+# Bodies as reminders have them, and worse: any text, line ends of every kind, long lines.
+reminder_text = st.one_of(
+    body_text,
+    st.lists(st.sampled_from(["Hello Ann,", "é", "\n", "\r\n", "\r", " ", "x" * 600, "—"])).map(
+        "".join
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subject=st.one_of(plain_header, header_text),
+    name=st.one_of(plain_header, header_text),
+    text=reminder_text,
+    html=reminder_text,
+    linesep=st.sampled_from(["\r\n", "\n"]),
+)
+def test_a_reminder_written_directly_is_byte_for_byte_djangos(subject, name, text, html, linesep):
+    import time_machine
+
+    fields = {"subject": subject, "name": name, "text": text, "html": html, "date": False}
+    with time_machine.travel("2027-01-02 10:00:00Z", tick=False):  # the Date header
+        mine = _bytes(ReminderEmail, linesep=linesep, **fields)
+        django = _bytes(EmailMultiAlternatives, linesep=linesep, **fields)
+    assert mine == django
+
+
+def test_a_reminder_shaped_message_is_written_directly_and_anything_else_is_djangos():
+    from scheduling.mail import _Written
+
+    def written(**fields) -> bool:
+        base = {"subject": "Your visit on Monday", "name": "Harbour Clinic",
+                "text": "Hello Ann,\nsee you soon.\n", "html": "<p>Hello Ann</p>",
+                "date": False}  # fmt: skip
+        return isinstance(_email(ReminderEmail, **{**base, **fields}).message(), _Written)
+
+    assert written()
+    assert written(text="Hello José — à lundi\n")  # UTF-8 bodies too
+    assert not written(subject="Votre séance de lundi")  # an encoded header
+    assert not written(subject="x" * 90)  # a folded one
+    assert not written(text="x" * 1200)  # a line SMTP refuses: quoted-printable
+    assert not written(text="")  # no text part at all
+    assert not written(date=True)  # a Date of the caller's own
+
+    message = _email(ReminderEmail, subject="Hi", name="Clinic", text="t", html="<p>t</p>",
+                     date=False).message()  # fmt: skip
+    assert message["Subject"] == "Hi" and message.get_content_type() == "multipart/alternative"
+    message["X-Extra"] = "1"  # a change goes into the bytes: Django's message from then on
+    assert b"X-Extra: 1" in message.as_bytes()
 
 
 def test_each_reminder_email_has_a_boundary_of_its_own():
