@@ -5,12 +5,14 @@ Reminder dispatch builds one message per reminder, and the standard library's wa
 building one (a tree of MIME objects, every header folded through `email.header.Header`,
 a boundary proven absent by a regular expression compiled over the whole text) showed
 as a fifth of a reminder's cost in its benchmark. A reminder is always the same shape:
-a text part and an HTML part, in UTF-8, with a few short ASCII headers. That shape is
-written directly; anything else (a long or non-ASCII header, a line too long for SMTP,
-no text body) goes through Django's own message, with two cheaper steps kept from
-before: short plain headers written unfolded, and a random boundary.
+a text part and an HTML part in UTF-8. That shape is written directly, each header set
+as Django sets it and folded as the generator folds it; anything else (a line too long
+for SMTP, no text body, attachments) goes through Django's own message, with two
+cheaper steps kept from before: short plain headers written unfolded, and a random
+boundary.
 """
 
+import functools
 import re
 import secrets
 from email._policybase import Compat32
@@ -18,7 +20,7 @@ from email.utils import formatdate
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT
+from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, forbid_multi_line_headers
 
 
 class _Compat32(Compat32):
@@ -37,6 +39,13 @@ class _Compat32(Compat32):
 
 
 POLICY = _Compat32()
+
+
+@functools.cache
+def _policy(linesep: str) -> _Compat32:
+    return POLICY.clone(linesep=linesep)
+
+
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the generator's own (email.generator.NLCRE)
 _OWN = {"from", "to", "cc", "reply-to", "date"}  # headers the fast path writes itself
 
@@ -44,19 +53,6 @@ _OWN = {"from", "to", "cc", "reply-to", "date"}  # headers the fast path writes 
 def _boundary() -> str:
     # 128 random bits: a boundary that cannot occur in the text by chance.
     return f"==============={secrets.token_hex(16)}=="
-
-
-def _plain_header(name: str, value) -> bool:
-    """A header Django and the generator would write as it is: short, ASCII, single
-    spaces, nothing that looks like an encoded word."""
-    return (
-        isinstance(value, str)
-        and value.isascii()
-        and "=?" not in value
-        and " ".join(value.split()) == value
-        and len(value) <= 76  # `Header(value).encode()`'s own limit, for the subject
-        and len(name) + 2 + len(value) <= 78
-    )
 
 
 def _plain_body(text) -> bool:
@@ -80,8 +76,9 @@ class _Written:
     built on first use, which `as_bytes` then writes too."""
 
     def __init__(self, email: "ReminderEmail", headers: list[tuple[str, str]], parts):
+        # Headers as Django stores them (its own checks and encoding already applied).
         self._email, self._headers, self._parts = email, headers, parts
-        self._boundary = _boundary()
+        self._boundary = _boundary()  # always this length: its header folds as below
         self._full = None
 
     def _message(self):
@@ -93,8 +90,7 @@ class _Written:
 
     def set_boundary(self, boundary: str) -> None:
         self._boundary = boundary
-        if self._full is not None:
-            self._full.set_boundary(boundary)
+        self._message().set_boundary(boundary)
 
     def get_boundary(self, failobj=None):
         return self._boundary
@@ -106,22 +102,22 @@ class _Written:
         if self._full is not None or unixfrom:
             return self._message().as_bytes(unixfrom=unixfrom, linesep=linesep)
         nl, boundary = linesep, self._boundary
-        out = [
+        fold = _policy(linesep).fold_binary  # the generator's own, header by header
+        head = (
             f'Content-Type: multipart/alternative;{nl} boundary="{boundary}"{nl}'
-            f"MIME-Version: 1.0{nl}",
-            *(f"{name}: {value}{nl}" for name, value in self._headers),
-            nl,
-        ]
-        for i, (subtype, text) in enumerate(self._parts):
+            f"MIME-Version: 1.0{nl}"
+        )
+        out = [head.encode(), *(fold(name, value) for name, value in self._headers)]
+        for subtype, text in self._parts:
             cte = "7bit" if text.isascii() else "8bit"
-            out.append(f"{nl if i else ''}--{boundary}{nl}")
             out.append(
+                f"{nl}--{boundary}{nl}"
                 f'Content-Type: text/{subtype}; charset="utf-8"{nl}MIME-Version: 1.0{nl}'
-                f"Content-Transfer-Encoding: {cte}{nl}{nl}"
+                f"Content-Transfer-Encoding: {cte}{nl}{nl}".encode()
             )
-            out.append(_NEWLINE.sub(nl, text))
-        out.append(f"{nl}--{boundary}--{nl}")
-        return "".join(out).encode("utf-8")
+            out.append(_NEWLINE.sub(nl, text).encode())
+        out.append(f"{nl}--{boundary}--{nl}".encode())
+        return b"".join(out)
 
     def __getattr__(self, name):
         return getattr(self._message(), name)
@@ -160,6 +156,8 @@ class ReminderEmail(EmailMultiAlternatives):
         ):  # fmt: skip
             return None
         html = self.alternatives[0].content
+        if not (_plain_body(self.body) and _plain_body(html)):
+            return None
         headers = [
             ("Subject", self.subject),
             ("From", self.from_email),
@@ -167,10 +165,9 @@ class ReminderEmail(EmailMultiAlternatives):
             ("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)),
             *self.extra_headers.items(),
         ]
-        if not all(_plain_header(name, value) for name, value in headers):
-            return None
-        if not (_plain_body(self.body) and _plain_body(html)):
-            return None
+        # What Django's message does to each header as it is set: refuse a line break,
+        # encode what is not ASCII, and pass a subject through `Header`.
+        headers = [forbid_multi_line_headers(name, value, "utf-8") for name, value in headers]
         return _Written(self, headers, [("plain", self.body), ("html", html)])
 
     def message(self):
