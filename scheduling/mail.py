@@ -46,6 +46,22 @@ def _policy(linesep: str) -> _Compat32:
     return POLICY.clone(linesep=linesep)
 
 
+# Both pure functions of their arguments, and a batch repeats its headers (a clinic's
+# subject for one kind, day and time; its sender): a long or non-ASCII header goes
+# through `email.header.Header` twice, which is worth doing once.
+@functools.lru_cache(maxsize=4096)
+def _header_set(name: str, value: str) -> tuple[str, str]:
+    """A header as Django's message stores it: a line break refused (BadHeaderError),
+    anything not ASCII encoded, a subject passed through `Header`."""
+    return forbid_multi_line_headers(name, value, "utf-8")
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_bytes(name: str, value: str, linesep: str) -> bytes:
+    """A stored header as the generator writes it, folded by the message's policy."""
+    return _policy(linesep).fold_binary(name, value)
+
+
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the generator's own (email.generator.NLCRE)
 _OWN = {"from", "to", "cc", "reply-to", "date"}  # headers the fast path writes itself
 
@@ -102,12 +118,11 @@ class _Written:
         if self._full is not None or unixfrom:
             return self._message().as_bytes(unixfrom=unixfrom, linesep=linesep)
         nl, boundary = linesep, self._boundary
-        fold = _policy(linesep).fold_binary  # the generator's own, header by header
         head = (
             f'Content-Type: multipart/alternative;{nl} boundary="{boundary}"{nl}'
             f"MIME-Version: 1.0{nl}"
         )
-        out = [head.encode(), *(fold(name, value) for name, value in self._headers)]
+        out = [head.encode(), *(_header_bytes(n, v, nl) for n, v in self._headers)]
         for subtype, text in self._parts:
             cte = "7bit" if text.isascii() else "8bit"
             out.append(
@@ -167,7 +182,7 @@ class ReminderEmail(EmailMultiAlternatives):
         ]
         # What Django's message does to each header as it is set: refuse a line break,
         # encode what is not ASCII, and pass a subject through `Header`.
-        headers = [forbid_multi_line_headers(name, value, "utf-8") for name, value in headers]
+        headers = [_header_set(name, str(value)) for name, value in headers]
         return _Written(self, headers, [("plain", self.body), ("html", html)])
 
     def message(self):

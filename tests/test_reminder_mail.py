@@ -104,6 +104,14 @@ def test_a_reminder_shaped_message_is_written_directly_and_anything_else_is_djan
     assert not written(text="")  # no text part at all
     assert not written(date=True)  # a Date of the caller's own
 
+    import pytest
+    from django.core.mail import BadHeaderError
+
+    for cls in (ReminderEmail, EmailMultiAlternatives):  # header injection: refused alike
+        with pytest.raises(BadHeaderError):
+            _email(cls, subject="Hi\nBcc: x@example.org", name="C", text="t", html="h",
+                   date=False).message()  # fmt: skip
+
     message = _email(ReminderEmail, subject="Hi", name="Clinic", text="t", html="<p>t</p>",
                      date=False).message()  # fmt: skip
     assert message["Subject"] == "Hi" and message.get_content_type() == "multipart/alternative"
