@@ -10,7 +10,9 @@ database `reminders_bench` (DATABASE_URL to change it) and uses Redis db 13
 1. Plan: 1,000 patients with 33-34 sessions each (33,334 sessions, bulk-inserted in the
    real future); the planning service writes 3 e-mail reminders per session (the clinic's
    rules turn SMS off): 100,002 pending reminders.
-2. No-op: with a worker running (prefork, concurrency 2, the project's settings: late
+2. No-op: with a worker running (prefork, concurrency 3 on two cores: a sending process
+   waits on its commits for about 40% of each message, so two leave a core idle; set
+   BENCH_CONCURRENCY to compare. The project's settings: late
    acknowledgement, prefetch 1), publish 20,000 tasks that do nothing and time from the
    first publish until the queue is empty and nothing is left unacknowledged.
 3. Reminders: move the clock past every due time and run the sweep once; time from the
@@ -46,7 +48,7 @@ os.environ["EMAIL_BACKEND"] = "tests.benchmarks.bench_tasks.CountingEmailBackend
 PATIENTS = int(os.environ.get("BENCH_PATIENTS", 1000))
 REMINDERS = int(os.environ.get("BENCH_REMINDERS", 100_000))
 NOOPS = int(os.environ.get("BENCH_NOOPS", 20_000))
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 2))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", 3))
 BATCH_SIZE = int(os.environ.get("REMINDER_BATCH_SIZE", 200))
 TIMEOUT = 900
 
