@@ -63,7 +63,8 @@ def _header_bytes(name: str, value: str, linesep: str) -> bytes:
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the generator's own (email.generator.NLCRE)
-_OWN = {"from", "to", "cc", "reply-to", "date"}  # headers the fast path writes itself
+# Headers the direct writing sets itself, or that Django's message treats specially.
+_OWN = {"from", "to", "cc", "reply-to", "date", "content-type", "mime-version"}
 
 
 def _boundary() -> str:
@@ -135,6 +136,8 @@ class _Written:
         return b"".join(out)
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # our own state, or a protocol probe (copy, pickle)
+            raise AttributeError(name)
         return getattr(self._message(), name)
 
     def __getitem__(self, name):
@@ -166,6 +169,7 @@ class ReminderEmail(EmailMultiAlternatives):
         if (
             self.cc or self.reply_to or self.attachments or not self.to or not self.body
             or (self.encoding or settings.DEFAULT_CHARSET) != "utf-8"
+            or self.content_subtype != "plain" or self.alternative_subtype != "alternative"
             or len(self.alternatives) != 1 or self.alternatives[0].mimetype != "text/html"
             or "message-id" not in extra or _OWN & extra.keys()
         ):  # fmt: skip

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.template import engines
 from django.template.loader import get_template
-from django.urls import get_script_prefix, reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from phonenumbers import PhoneNumberFormat, format_number
 
 from .models import Protocol, ReminderChannel, ReminderTemplate
@@ -118,17 +118,18 @@ def session_response_token_read(token: str) -> tuple[int, dt.datetime]:
 
 def session_response_url(*, session_id: int, starts_at: dt.datetime) -> str:
     token = session_response_token(session_id=session_id, starts_at=starts_at)
-    head, tail = _response_url_around(settings.SITE_URL, get_script_prefix())
+    head, tail = _response_url_around(settings.SITE_URL, get_script_prefix(), get_urlconf())
     return head + token + tail
 
 
 @functools.lru_cache(maxsize=8)
-def _response_url_around(site_url: str, script_prefix: str) -> tuple[str, str]:
+def _response_url_around(site_url: str, script_prefix: str, urlconf) -> tuple[str, str]:
     """The answer link's text before and after its token, reversed once rather than once
     a reminder. A signed token's characters are all URL-safe, so `reverse` would write
     the token as it is (tests/test_reminders.py compares the two)."""
-    slot = "TOKEN"
-    head, _, tail = (site_url + reverse("reminders:respond", args=[slot])).partition(slot)
+    slot = "TOKEN"  # the last one: the site's own address may hold the word too
+    url = site_url + reverse("reminders:respond", args=[slot], urlconf=urlconf)
+    head, _, tail = url.rpartition(slot)
     return head, tail
 
 

@@ -469,9 +469,23 @@ def test_the_answer_link_is_the_one_reverse_writes(settings):
         assert session_response_url(session_id=session_id, starts_at=when) == (
             settings.SITE_URL + reverse("reminders:respond", args=[token])
         )
-    settings.SITE_URL = "https://clinic.example.org/infusions"
-    url = session_response_url(session_id=1, starts_at=NOW)
-    assert url.startswith("https://clinic.example.org/infusions/")
+    for site in ("https://clinic.example.org/infusions", "https://TOKEN.example.org"):
+        settings.SITE_URL = site
+        token = session_response_token(session_id=1, starts_at=NOW)
+        assert session_response_url(session_id=1, starts_at=NOW) == (
+            site + reverse("reminders:respond", args=[token])
+        )
+
+
+def test_reminder_emails_are_of_the_shape_written_directly(patient):
+    # The sender's own e-mails take the direct writing (scheduling.mail): a header or
+    # part added to them would quietly send every reminder through the slow path.
+    from scheduling.mail import _Written
+
+    start(patient)
+    assert run_sweep(at(2027, 1, 2, 10)) == {"sent": 2}
+    (email,) = mail.outbox
+    assert isinstance(email.message(), _Written)
 
 
 def test_a_claim_whose_worker_died_is_taken_back_after_the_timeout_and_sent_once(patient, settings):

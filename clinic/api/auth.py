@@ -2,7 +2,8 @@
 
 Every API request authenticates, so this is on every request's path: the ORM's
 `Token.objects.select_related("user").get(key=...)` cost three times as much to build as
-to run (README, Performance). Same header, same answers, same `request.auth`."""
+to run (README, Performance). Same header and same answers; `request.auth` is a Token
+with its key and user (its creation time is not read)."""
 
 from django.contrib.auth import get_user_model
 from django.db import connection

@@ -572,6 +572,7 @@ def _mark_sent(
             f"AND {s}.starts_at = {r}.session_starts_at"
         )
     token = claim_token if connection.features.has_native_uuid_field else claim_token.hex
+    now = connection.ops.adapt_datetimefield_value(now)  # as the ORM writes it
     with connection.cursor() as cursor:
         cursor.execute(
             _MARK_SENT_SQL,
