@@ -154,7 +154,7 @@ class DayBoard:
 
 
 def _board_sql() -> tuple[str, str, str]:
-    """The board's three reads, written once from the models' own table and column names.
+    """The board's three reads, from the models' own table names.
 
     Plain SQL rather than querysets because the board is the busiest read: building and
     compiling the querysets cost as much as running them (README, Performance). Rows
@@ -199,6 +199,11 @@ BOARD_COLUMNS = (
     "status", "patient_response", "responded_at",
 )  # fmt: skip
 PATIENT_COLUMNS = ("id", "clinic_id", "mrn", "first_name", "last_name")
+# Where each of those is found on a board row.
+_PATIENT_ATTR = {
+    "id": "patient_id", "clinic_id": "patient_clinic_id", "mrn": "patient_mrn",
+    "first_name": "patient_first_name", "last_name": "patient_last_name",
+}  # fmt: skip
 
 
 def _in(sql: str, ids: list[int]) -> str:
@@ -219,13 +224,14 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
     sessions_sql, latest_sql, alerts_sql = _board_sql()
+    # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
     sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
     patient_field, db = Session._meta.get_field("patient"), Session.objects.db
+    patient_fields = [f for f in Patient._meta.concrete_fields if f.attname in _PATIENT_ATTR]
     for s in sessions:
-        patient = Patient.from_db(db, PATIENT_COLUMNS, (
-            s.patient_id, s.patient_clinic_id, s.patient_mrn, s.patient_first_name,
-            s.patient_last_name,
-        ))  # fmt: skip
+        # The values in the model's field order, which is the order `from_db` reads.
+        values = [getattr(s, _PATIENT_ATTR[f.attname]) for f in patient_fields]
+        patient = Patient.from_db(db, PATIENT_COLUMNS, values)
         patient_field.set_cached_value(s, patient)
         s.open_alerts = []
     ids = [s.latest_vitals_id for s in sessions if s.latest_vitals_id]

@@ -58,6 +58,35 @@ def test_a_corrected_reading_is_not_the_latest(world):
     assert mine.latest_vitals.pk == fixed.pk
 
 
+def test_a_session_at_local_midnight_is_on_its_own_days_board(world):
+    """The day's edges: a session starting at the clinic's midnight belongs to that day,
+    on SQLite (which compares stored times as text) as on PostgreSQL."""
+    from clinic.models import Chair
+
+    from .conftest import make_patient
+
+    _, day = board_day(world)
+    day += dt.timedelta(days=30)
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=world.clinic.tz)
+    late = midnight - dt.timedelta(minutes=1)
+    ids = {}
+    for name, start in (("midnight", midnight), ("late", late)):
+        s = Session.objects.create(
+            clinic=world.clinic, course=world.courses["other_patient"], number=8000 + len(ids),
+            patient=make_patient(world.clinic, f"EDGE-{name}"), starts_at=start,
+            ends_at=start + dt.timedelta(minutes=1),
+            chair=Chair.objects.create(clinic=world.clinic, name=f"Edge {name}"),
+        )  # fmt: skip
+        ids[name] = s.pk
+
+    on_the_day = {s.pk for s in day_board(clinic=world.clinic, day=day).sessions}
+    the_day_before = {
+        s.pk for s in day_board(clinic=world.clinic, day=day - dt.timedelta(days=1)).sessions
+    }
+    assert ids["midnight"] in on_the_day and ids["midnight"] not in the_day_before
+    assert ids["late"] in the_day_before and ids["late"] not in on_the_day
+
+
 def test_another_clinics_board_is_refused(world):
     _, day = board_day(world)
     response = world.client("front_desk").get(
