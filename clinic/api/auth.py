@@ -11,13 +11,15 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from clinic.db import table
+
 
 def _token_sql() -> str:
-    user = get_user_model()._meta
-    q = connection.ops.quote_name
+    user = get_user_model()
+    pk = connection.ops.quote_name(user._meta.pk.column)
     return (
-        f"SELECT u.* FROM {q(user.db_table)} u JOIN {q(Token._meta.db_table)} t "
-        f"ON t.user_id = u.{q(user.pk.column)} WHERE t.key = %s"
+        f"SELECT u.* FROM {table(user)} u JOIN {table(Token)} t "
+        f"ON t.user_id = u.{pk} WHERE t.key = %s"
     )
 
 

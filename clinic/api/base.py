@@ -22,6 +22,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from clinic.db import table
 from clinic.models import StaffMembership
 
 Role = StaffMembership.Role
@@ -266,7 +267,6 @@ def exception_handler(exc, context):
     return response
 
 
-_MEMBERSHIPS = StaffMembership._meta.db_table
 _ROLES_SQL = "SELECT clinic_id, role FROM {} WHERE user_id = %s"
 
 
@@ -284,7 +284,7 @@ class Caller:
         # Plain SQL: every API request asks this, and the ORM's query cost four times
         # as much to build as to run (README, Performance).
         with connection.cursor() as cursor:
-            cursor.execute(_ROLES_SQL.format(connection.ops.quote_name(_MEMBERSHIPS)), [user.pk])
+            cursor.execute(_ROLES_SQL.format(table(StaffMembership)), [user.pk])
             for clinic_id, role in cursor.fetchall():
                 self.roles.setdefault(clinic_id, set()).add(role)
 

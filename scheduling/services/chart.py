@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from clinic.db import table
 from clinic.models import StaffMembership
 from clinic.selectors import user_has_role
 from patients.models import Patient, QuestionnaireResponse
@@ -62,22 +63,20 @@ def _lock_sql(*, roles: int) -> str:
     """The session's row, locked where the database locks rows, if (with `roles` > 0)
     the user holds one of that many roles at its clinic: a row the user may not write is
     never locked, so nobody can hold up another clinic's charting."""
-    q = connection.ops.quote_name
     may = ""
     if roles:
         marks = ", ".join(["%s"] * roles)
         may = (
-            f" AND EXISTS(SELECT 1 FROM {q(StaffMembership._meta.db_table)} m "
+            f" AND EXISTS(SELECT 1 FROM {table(StaffMembership)} m "
             f"WHERE m.user_id = %s AND m.clinic_id = s.clinic_id AND m.role IN ({marks}))"
         )
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return f"SELECT s.* FROM {q(Session._meta.db_table)} s WHERE s.id = %s{may}{lock}"
+    return f"SELECT s.* FROM {table(Session)} s WHERE s.id = %s{may}{lock}"
 
 
 def _by_id(model, pk):
-    table = connection.ops.quote_name(model._meta.db_table)
     column = connection.ops.quote_name(model._meta.pk.column)
-    return next(iter(model.objects.raw(f"SELECT * FROM {table} WHERE {column} = %s", [pk])))
+    return next(iter(model.objects.raw(f"SELECT * FROM {table(model)} WHERE {column} = %s", [pk])))
 
 
 def _locked(
@@ -90,9 +89,9 @@ def _locked(
     refuse_as: str = "",
 ) -> Session:
     """The session, re-read and locked for this transaction, once `by` is proven to hold
-    one of `roles` at its clinic: both in one query. `related` names relations to read
-    now, each by its id, because the caller always uses them; the others load on first
-    use, if at all.
+    one of `roles` at its clinic: both in one query. `related` names the session's own
+    relations to read now, each by its id, because the caller always uses them; the
+    others load on first use, if at all.
 
     With `refuse_as` (a field name), a session that does not exist or that `by` may not
     write is one refusal, a 400 naming that field: an API caller learns nothing about
@@ -113,16 +112,10 @@ def _locked(
         if not Session.objects.filter(pk=session.pk).exists():
             raise Session.DoesNotExist(f"No session {session.pk}.")
         raise _refuse(roles, doing)
-    for path in related:
-        obj = found
-        for name in path.split("__"):
-            field = obj._meta.get_field(name)
-            if not field.is_cached(obj):
-                pk = getattr(obj, field.attname)
-                field.set_cached_value(obj, None if pk is None else _by_id(field.related_model, pk))
-            obj = field.get_cached_value(obj)
-            if obj is None:
-                break
+    for name in related:
+        field = Session._meta.get_field(name)
+        pk = getattr(found, field.attname)
+        field.set_cached_value(found, None if pk is None else _by_id(field.related_model, pk))
     return found
 
 

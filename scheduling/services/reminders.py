@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from clinic.db import table
 from clinic.models import Clinic
 
 from ..mail import ReminderEmail
@@ -563,7 +564,7 @@ def _mark_sent(
     SQL rather than the ORM because this runs once per message (see the benchmark)."""
     global _MARK_SENT_SQL
     if _MARK_SENT_SQL is None:
-        r, s = Reminder._meta.db_table, Session._meta.db_table
+        r, s = table(Reminder), table(Session)
         _MARK_SENT_SQL = (
             f"UPDATE {r} SET status = %s, sent_at = %s, claim_token = NULL, "
             f"provider_message_id = %s, last_error = '', updated_at = %s FROM {s} "
