@@ -3,8 +3,8 @@
     python .ci/summary.py REPORT.xml [REPORT.xml ...]
 
 Each stage's own runner prints its own closing line; the last stage (Schemathesis)
-closes on a line of warnings, so this line totals every stage: a test case per pytest
-test, and per fuzzed API operation. Exits non-zero if a report is missing or counts a
+closes on a line of warnings that counts no test (.ci/schemathesis rewords it), so this
+line totals every stage: a test case per pytest test, and per fuzzed API operation. Exits non-zero if a report is missing or counts a
 failure, so it can never turn a red run green.
 """
 
