@@ -4,8 +4,9 @@
 
 Each stage's own runner prints its own closing line; the last stage (Schemathesis)
 closes on a line of warnings that counts no test (.ci/schemathesis rewords it), so this
-line totals every stage: a test case per pytest test, and per fuzzed API operation. Exits non-zero if a report is missing or counts a
-failure, so it can never turn a red run green.
+line totals every stage: a test case per pytest test, and per fuzzed API operation.
+Exits non-zero if a report is missing or counts a failure, so it can never turn a red
+run green.
 """
 
 import sys

@@ -1,6 +1,9 @@
 """The benchmark data generator: the rows it promises, every one valid."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count
@@ -30,6 +33,18 @@ def test_it_writes_the_rows_of_its_scale(generated):
     assert TINY.vitals <= VitalSigns.objects.count() <= TINY.vitals * 1.02
     assert SideEffect.objects.exists() and QuestionnaireResponse.objects.exists()
     assert Discharge.objects.count() == Session.objects.filter(status="discharged").count()
+
+
+# A Tuesday evening in the clinics' time zone (which had failed), a Saturday afternoon.
+@pytest.mark.parametrize("when", ["2026-12-02T01:48:00+00:00", "2026-12-05T14:00:00+00:00"])
+def test_every_reading_asked_for_is_written_whatever_the_time(db, when):
+    """Sessions in the chair now hold only their readings so far; the others make up
+    the rest (the old even split, cut short in the chair, fell 5 readings short)."""
+    with time_machine.travel(dt.datetime.fromisoformat(when), tick=False):
+        data_generate(scale=TINY, seed=3)
+    in_chair = VitalSigns.objects.filter(session__status__in=["in_progress", "monitoring"])
+    assert in_chair.exists()
+    assert TINY.vitals <= VitalSigns.objects.count() <= TINY.vitals * 1.02
 
 
 def test_sessions_come_in_every_status_and_courses_in_every_state(generated):

@@ -531,12 +531,20 @@ def _vitals(*, charted, total, staff, clinics, alerts, rng) -> Iterator[tuple]:
     """`total` readings spread evenly over the charted sessions, plus a few amendments; a
     reading past the systolic alert threshold gets its alert."""
     vid = _next_id(VitalSigns)
-    n_sessions = max(1, len(charted))
+    # A session in the chair now has only its readings so far (at most 5); the others
+    # share the rest evenly, so the total holds whatever the hour of the run.
+    in_chair = [s.today and s.status != "discharged" for s in charted]
+    so_far = min(5, total // max(1, len(charted)))
+    rest = total - so_far * sum(in_chair)
+    n_rest = max(1, len(charted) - sum(in_chair))
     rand, randint = rng.random, rng.randint
-    for idx, s in enumerate(charted):
-        n = (idx + 1) * total // n_sessions - idx * total // n_sessions
-        if s.today and s.status != "discharged":
-            n = min(n, 5)  # in the chair now: the readings so far
+    idx = 0
+    for s, now_in_chair in zip(charted, in_chair, strict=True):
+        if now_in_chair:
+            n = so_far
+        else:
+            n = (idx + 1) * rest // n_rest - idx * rest // n_rest
+            idx += 1
         nurse = staff[s.clinic]["nurse"]
         clinician = staff[s.clinic]["clinician"]
         clinic = clinics[s.clinic]
