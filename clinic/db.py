@@ -1,10 +1,97 @@
-"""Plain SQL's one helper: a model's table, quoted for the database in use.
+"""Plain SQL's helpers: a model's table, and whole instances read from a plain query.
 
 The few hot paths written in SQL rather than the ORM (README, Performance) name tables
-through this, never by hand, so a renamed table or another database stays correct."""
+and columns through these, never by hand, so a renamed table or column, an added field
+or another database stays correct."""
 
-from django.db import connection
+import functools
+from weakref import WeakKeyDictionary
+
+from django.db import connection, connections
+from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
 
 
 def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+class Columns:
+    """A model's concrete columns under a table alias, for a plain query that reads
+    whole instances, possibly several models side by side in one row.
+
+    `sql` is the select list; `build(row, start)` makes the instance from the row's
+    values at `start` on, converted by the database's and the fields' converters as the
+    ORM's own reads convert them (times, decimals, JSON), then `Model.from_db`."""
+
+    def __init__(self, model, alias: str):
+        self.model, self.alias = model, alias
+        self.fields = tuple(model._meta.concrete_fields)
+        self.attnames = tuple(f.attname for f in self.fields)
+        self.width = len(self.fields)
+        self._converters = WeakKeyDictionary()  # per connection (they are per thread)
+
+    @property
+    def sql(self) -> str:
+        q = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{q(f.column)}" for f in self.fields)
+
+    def converters(self, conn) -> list:
+        found = self._converters.get(conn)
+        if found is None:
+            found = []
+            for i, field in enumerate(self.fields):
+                col = field.get_col(self.alias)
+                funcs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
+                if funcs:
+                    found.append((i, funcs, col))
+            self._converters[conn] = found
+        return found
+
+    def build(self, row, start: int = 0, using: str = "default"):
+        conn = connections[using]
+        values = list(row[start : start + self.width])
+        for i, funcs, col in self.converters(conn):
+            value = values[i]
+            for func in funcs:
+                value = func(value, col, conn)
+            values[i] = value
+        return self.model.from_db(using, self.attnames, values)
+
+
+@functools.cache
+def _insert_plan(model, alias: str):
+    conn = connections[alias]
+    pk = model._meta.pk
+    fields = [f for f in model._meta.concrete_fields if f is not pk]
+    q = conn.ops.quote_name
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {q(pk.column)}"
+    )
+    return sql, fields
+
+
+def insert(obj, using: str = "default") -> None:
+    """Write a new instance as `obj.save()` would, in one plain INSERT ... RETURNING its
+    key: each value prepared by its field (`pre_save`, `get_db_prep_save`), as the ORM
+    prepares it. Only for a model with an automatic key, no `save` of its own and no
+    save signal listening (no history, no receiver); any other is saved by the ORM."""
+    model = type(obj)
+    conn = connections[using]
+    if (
+        obj.pk is not None
+        or model.save is not Model.save
+        or not getattr(model._meta.pk, "db_returning", False)
+        or not conn.features.can_return_columns_from_insert
+        or pre_save.has_listeners(model)
+        or post_save.has_listeners(model)
+    ):
+        obj.save(force_insert=True, using=using)
+        return
+    sql, fields = _insert_plan(model, using)
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, values)
+        (obj.pk,) = cursor.fetchone()
+    obj._state.adding, obj._state.db = False, using

@@ -246,20 +246,20 @@ def test_the_chart_api_asks_the_same_number_of_times_at_two_sizes(iv_session, st
 def test_recording_vitals_is_a_fixed_few_queries(
     iv_session, staff, nurse, django_assert_num_queries
 ):
-    """The busiest write of the chart (issue 8): the token, the caller's roles, the
-    session locked with the writer's role checked in the same query, its clinic, the
-    insert; a reading past a threshold adds only its alert."""
+    """The busiest write of the chart (issue 8): the token with the caller's roles, the
+    session locked with the writer's role checked and its clinic read in the same query,
+    the insert; a reading past a threshold adds only its alert."""
     from .conftest import chart_through
 
     start = iv_session.starts_at
     chart_through(iv_session, nurse=staff["nurse"], start=start, to=Session.Status.MONITORING)
     with time_machine.travel(start + 50 * MIN, tick=False):
         nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")  # warm
-        # 5 queries, and the transaction's savepoint and release around the write.
-        with django_assert_num_queries(7):
+        # 3 queries, and the transaction's savepoint and release around the write.
+        with django_assert_num_queries(5):
             ok = nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")
         assert ok.status_code == 201, ok.json()
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(7):
             high = nurse.post(
                 "/api/v1/vitals/", vitals(iv_session, "after", systolic=190), format="json"
             )

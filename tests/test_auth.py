@@ -78,6 +78,32 @@ def test_the_token_is_the_requests_auth(db):
     assert found_token.key == token.key and found_token.user == user
 
 
+def test_the_token_brings_the_callers_roles_fresh_on_every_request(client, user, clinic):
+    """The roles are read with the user, in the token's query (clinic.api.auth), never
+    kept from one request to the next: a role granted or taken away acts at once."""
+    from rest_framework.test import APIRequestFactory
+
+    from clinic.api.auth import TokenAuthentication
+    from clinic.api.base import Caller
+    from clinic.models import StaffMembership
+    from clinic.services import staff_membership_add
+
+    token = Token.objects.create(user=user)
+    as_token = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    assert client.get("/api/v1/sessions/", **as_token).status_code == 403  # no role yet
+    staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.NURSE)
+    staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.FRONT_DESK)
+    assert client.get("/api/v1/sessions/", **as_token).status_code == 200
+
+    request = APIRequestFactory().get("/", **as_token)
+    found, _token = TokenAuthentication().authenticate(request)
+    assert found.clinic_roles == {clinic.id: {"nurse", "front_desk"}}
+    assert Caller(found).roles == Caller(user).roles == found.clinic_roles  # as if asked
+
+    StaffMembership.objects.filter(user=user).delete()
+    assert client.get("/api/v1/sessions/", **as_token).status_code == 403
+
+
 def test_idle_web_sessions_expire(client, user):
     assert attempt(client, "right-pass-123").status_code == 302
     key = client.session.session_key

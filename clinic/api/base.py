@@ -271,8 +271,9 @@ _ROLES_SQL = "SELECT clinic_id, role FROM {} WHERE user_id = %s"
 
 
 class Caller:
-    """The signed-in user's roles, computed once per request: one query for the staff
-    roles, and one more only when a patient's own login could matter."""
+    """The signed-in user's roles, computed once per request: read with the user by the
+    API's token scheme, else one query; one more only when a patient's own login could
+    matter."""
 
     def __init__(self, user):
         self.user = user
@@ -280,6 +281,10 @@ class Caller:
         self.roles: dict[int, set[str]] = {}
         if not user.is_authenticated:
             self._patient = None
+            return
+        known = getattr(user, "clinic_roles", None)  # read with the user (clinic.api.auth)
+        if known is not None:
+            self.roles = known
             return
         # Plain SQL: every API request asks this, and the ORM's query cost four times
         # as much to build as to run (README, Performance).

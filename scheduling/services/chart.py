@@ -8,6 +8,7 @@ Logs carry ids only.
 """
 
 import datetime as dt
+import functools
 import logging
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -16,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinic.db import table
+from clinic.db import Columns, insert, table
 from clinic.models import StaffMembership
 from clinic.selectors import user_has_role
 from patients.models import Patient, QuestionnaireResponse
@@ -59,10 +60,15 @@ def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str
         raise _refuse(roles, doing)
 
 
-def _lock_sql(*, roles: int) -> str:
-    """The session's row, locked where the database locks rows, if (with `roles` > 0)
-    the user holds one of that many roles at its clinic: a row the user may not write is
-    never locked, so nobody can hold up another clinic's charting."""
+@functools.cache
+def _lock_plan(roles: int, related: tuple[str, ...]):
+    """The query locking a session's row where the database locks rows, if (with
+    `roles` > 0) the user holds one of that many roles at its clinic, with the rows of
+    its `related` relations joined: a row the user may not write is never locked, so
+    nobody can hold up another clinic's charting. Only the session's row is locked.
+
+    Returns the SQL, the Columns reading each model from its row, and the relations
+    joined (none where the database could only lock the joined rows too)."""
     may = ""
     if roles:
         marks = ", ".join(["%s"] * roles)
@@ -70,8 +76,26 @@ def _lock_sql(*, roles: int) -> str:
             f" AND EXISTS(SELECT 1 FROM {table(StaffMembership)} m "
             f"WHERE m.user_id = %s AND m.clinic_id = s.clinic_id AND m.role IN ({marks}))"
         )
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return f"SELECT s.* FROM {table(Session)} s WHERE s.id = %s{may}{lock}"
+    features = connection.features
+    if not features.has_select_for_update:
+        lock = ""
+    elif features.has_select_for_update_of:
+        lock = " FOR UPDATE OF s"
+    else:
+        lock, related = " FOR UPDATE", ()
+    q = connection.ops.quote_name
+    columns, joins = [Columns(Session, "s")], []
+    for i, name in enumerate(related):
+        field = Session._meta.get_field(name)
+        other = Columns(field.related_model, f"r{i}")
+        joins.append(
+            f" LEFT JOIN {table(other.model)} r{i} "
+            f"ON r{i}.{q(field.target_field.column)} = s.{q(field.column)}"
+        )
+        columns.append(other)
+    select = ", ".join(c.sql for c in columns)
+    sql = f"SELECT {select} FROM {table(Session)} s{''.join(joins)} WHERE s.id = %s{may}{lock}"
+    return sql, columns, related
 
 
 def _by_id(model, pk):
@@ -85,13 +109,13 @@ def _locked(
     by: AbstractBaseUser | None,
     roles,
     doing: str,
-    related=(),
+    related: tuple[str, ...] = (),
     refuse_as: str = "",
 ) -> Session:
     """The session, re-read and locked for this transaction, once `by` is proven to hold
     one of `roles` at its clinic: both in one query. `related` names the session's own
-    relations to read now, each by its id, because the caller always uses them; the
-    others load on first use, if at all.
+    relations the caller always uses, read in the same query; the others load on first
+    use, if at all.
 
     With `refuse_as` (a field name), a session that does not exist or that `by` may not
     write is one refusal, a 400 naming that field: an API caller learns nothing about
@@ -103,16 +127,24 @@ def _locked(
         raise _refuse(roles, doing)
     roles = list(roles)
     superuser = getattr(by, "is_superuser", False)
-    sql = _lock_sql(roles=0 if superuser else len(roles))
+    sql, columns, joined = _lock_plan(0 if superuser else len(roles), tuple(related))
     params = [session.pk] if superuser else [session.pk, by.pk, *roles]
-    found = next(iter(Session.objects.raw(sql, params)), None)
-    if found is None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         if refuse_as:
             raise ValidationError({refuse_as: "No such session among yours."})
         if not Session.objects.filter(pk=session.pk).exists():
             raise Session.DoesNotExist(f"No session {session.pk}.")
         raise _refuse(roles, doing)
-    for name in related:
+    found, start = columns[0].build(row), columns[0].width
+    for name, other in zip(joined, columns[1:], strict=True):
+        field = Session._meta.get_field(name)
+        joined_row = other.build(row, start) if getattr(found, field.attname) is not None else None
+        field.set_cached_value(found, joined_row)
+        start += other.width
+    for name in related if not joined else ():
         field = Session._meta.get_field(name)
         pk = getattr(found, field.attname)
         field.set_cached_value(found, None if pk is None else _by_id(field.related_model, pk))
@@ -550,7 +582,7 @@ def vitals_record(
     vitals_check(values=values)
     if amends is not None:
         _amendable(amends, session, VitalSigns, amendment_reason)
-    vitals = VitalSigns.objects.create(
+    vitals = VitalSigns(
         session=session,
         timepoint=timepoint,
         measured_at=measured_at,
@@ -560,6 +592,7 @@ def vitals_record(
         amendment_reason=amendment_reason.strip() if amends else "",
         **values,
     )
+    insert(vitals)  # the chart's busiest write: one plain INSERT, as save() writes it
     # Nothing corrects a reading just written: say so, or showing it asks the database.
     VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
     findings = vitals_findings(clinic=session.clinic, vitals=vitals)

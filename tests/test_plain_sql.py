@@ -1,0 +1,133 @@
+"""The plain-SQL helpers of the hot paths (clinic.db): what they read and write is what
+the ORM reads and writes, on SQLite and on PostgreSQL alike."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
+from django.db.models.signals import post_save
+
+from clinic.db import Columns, insert, table
+from clinic.models import Clinic
+from scheduling.models import Session, VitalSigns
+
+from .conftest import chart_through
+
+
+def _values(obj) -> list:
+    return [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields]
+
+
+@pytest.mark.parametrize("model", [Clinic, Session, get_user_model()])
+def test_columns_read_instances_as_the_orm_reads_them(model, iv_session, staff):
+    """Every kind of column these models hold (times, dates, decimals, JSON, booleans,
+    choices, keys) comes back converted exactly as the ORM converts it, two models side
+    by side in one row."""
+    Session.objects.filter(pk=iv_session.pk).update(
+        patient_response="confirmed", responded_at=iv_session.starts_at - dt.timedelta(days=1)
+    )
+    pk = {Clinic: iv_session.clinic_id, Session: iv_session.pk}.get(model, staff["nurse"].pk)
+    ours, other = Columns(model, "a"), Columns(Clinic, "b")
+    q = connection.ops.quote_name
+    sql = (
+        f"SELECT {ours.sql}, {other.sql} FROM {table(model)} a, {table(Clinic)} b "
+        f"WHERE a.{q(model._meta.pk.column)} = %s AND b.id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk, iv_session.clinic_id])
+        row = cursor.fetchone()
+    read, clinic = ours.build(row), other.build(row, ours.width)
+    expected = model.objects.get(pk=pk)
+    assert _values(read) == _values(expected)
+    assert [type(v) for v in _values(read)] == [type(v) for v in _values(expected)]
+    assert _values(clinic) == _values(Clinic.objects.get(pk=iv_session.clinic_id))
+    assert read._state.db == "default" and not read._state.adding
+
+
+def test_insert_writes_the_row_save_writes(iv_session, staff):
+    nurse, start = staff["nurse"], iv_session.starts_at
+    chart_through(iv_session, nurse=nurse, start=start, to=Session.Status.MONITORING)
+    first, second = VitalSigns.objects.filter(session=iv_session).order_by("id")[:2]
+
+    def reading(amends):
+        return VitalSigns(
+            session=iv_session, timepoint="after", measured_at=start, systolic=120,
+            diastolic=80, heart_rate=70, spo2=98, respiratory_rate=14,
+            temperature_c=Decimal("36.8"), recorded_by=nurse, recorded_at=start,
+            amends=amends, amendment_reason="Cuff slipped",
+        )  # fmt: skip
+
+    ours, orms = reading(first), reading(second)
+    insert(ours)
+    orms.save()
+    assert ours.pk and ours.pk != orms.pk and not ours._state.adding
+    assert ours._state.db == "default"
+    got, want = (VitalSigns.objects.get(pk=o.pk) for o in (ours, orms))
+    assert got.amends_id == first.pk and want.amends_id == second.pk
+    got.amends_id = want.amends_id  # (one reading corrects one reading)
+    assert _values(got)[1:] == _values(want)[1:]  # all but the key
+
+
+def test_insert_leaves_to_the_orm_a_model_that_is_listened_to(iv_session, staff):
+    """A save signal's receiver, a history table or a model's own save() must still
+    run: those instances are saved by the ORM."""
+    heard = []
+
+    def receiver(sender, instance, created, **kwargs):
+        heard.append((instance.pk, created))
+
+    nurse, start = staff["nurse"], iv_session.starts_at
+    post_save.connect(receiver, sender=VitalSigns)
+    try:
+        reading = VitalSigns(
+            session=iv_session, timepoint="pre_dose", measured_at=start, systolic=120,
+            diastolic=80, heart_rate=70, spo2=98, recorded_by=nurse, recorded_at=start,
+        )  # fmt: skip
+        insert(reading)
+    finally:
+        post_save.disconnect(receiver, sender=VitalSigns)
+    assert heard == [(reading.pk, True)]
+
+    session = Session(
+        clinic=iv_session.clinic, course=iv_session.course, patient=iv_session.patient,
+        phase=iv_session.phase, chair=iv_session.chair, number=99,
+        starts_at=start + dt.timedelta(days=30), ends_at=start + dt.timedelta(days=30, hours=2),
+    )  # fmt: skip
+    insert(session)
+    assert session.history.count() == 1  # django-simple-history's receiver ran
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_chart_write_locks_its_session_and_not_the_clinic_it_reads(iv_session, staff):
+    """The lock reads the clinic in the same query (FOR UPDATE OF the session only):
+    another session's charting at the same clinic is never held up by it."""
+    from scheduling.services.chart import CARE, _locked
+
+    seen = {}
+
+    def other_connection():
+        try:
+            for name, model, pk in (("clinic", Clinic, iv_session.clinic_id),
+                                    ("session", Session, iv_session.pk)):  # fmt: skip
+                try:
+                    with transaction.atomic():
+                        model.objects.select_for_update(nowait=True).get(pk=pk)
+                    seen[name] = "free"
+                except DatabaseError:
+                    seen[name] = "locked"
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        locked = _locked(
+            iv_session, by=staff["nurse"], roles=CARE, doing="record vitals", related=("clinic",)
+        )
+        assert locked.clinic.alert_systolic_at == iv_session.clinic.alert_systolic_at
+        thread = threading.Thread(target=other_connection)
+        thread.start()
+        thread.join(timeout=30)
+    assert seen == {"clinic": "free", "session": "locked"}
