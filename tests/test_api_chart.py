@@ -290,3 +290,25 @@ def test_a_reading_built_by_hand_is_what_the_serializer_documents(iv_session, st
         assert vitals_data(reading) == VitalSignsSerializer(reading).data, reading.pk
     assert vitals_data(first)["amended_by"] == fixed.pk
     assert vitals_data(fixed)["temperature_c"] == "36.9"
+
+
+def test_each_request_body_serializer_binds_fields_of_its_own():
+    """InputSerializer copies plain fields shallowly (clinic.api.base): each instance
+    still has its own fields, bound to it, the declared ones untouched, and a field with
+    a child (a list) is a whole copy, its child bound to that copy."""
+    from scheduling.api import CourseStartInput
+    from scheduling.api_chart import VitalsInput
+
+    one, two = VitalsInput(data={}), VitalsInput(data={})
+    for name, declared in VitalsInput._declared_fields.items():
+        a, b = one.fields[name], two.fields[name]
+        assert a is not b and a is not declared
+        assert (a.parent, b.parent, declared.parent) == (one, two, None)
+        assert a.field_name == b.field_name == name
+    assert not one.is_valid() and "session" in one.errors
+    assert two.is_valid() is False and set(two.errors) == set(one.errors)
+
+    days = CourseStartInput().fields["preferred_weekdays"]
+    declared = CourseStartInput._declared_fields["preferred_weekdays"]
+    assert days is not declared and days.child is not declared.child
+    assert days.child.parent is days

@@ -6,6 +6,7 @@ object of another clinic or another patient is a 404, never a 403 that confirms 
 exists, and never appears in a list.
 """
 
+import copy
 from collections.abc import Iterable
 
 from django import forms
@@ -194,6 +195,27 @@ def _type_name(types) -> str:
 
 class InputSerializer(StrictTypesMixin, serializers.Serializer):
     """Base for request bodies."""
+
+    def get_fields(self):
+        # DRF deep-copies every declared field for each serializer instance, and a
+        # field's deep copy runs its __init__ again: on the API's busiest writes that cost
+        # more than validating. A plain field is only bound to its serializer (bind sets
+        # attributes of its own) and validation changes nothing in it, so a shallow copy
+        # is enough; a field holding a child or a nested serializer is deep-copied.
+        return {
+            name: copy.copy(field) if _plain(field) else copy.deepcopy(field)
+            for name, field in self._declared_fields.items()
+        }
+
+
+def _plain(field) -> bool:
+    composite = (
+        serializers.BaseSerializer,
+        serializers.ListField,
+        serializers.DictField,
+        serializers.ManyRelatedField,
+    )
+    return not isinstance(field, composite) and not hasattr(field, "child")
 
 
 class ModelSerializer(StrictTypesMixin, serializers.ModelSerializer):
