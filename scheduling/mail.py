@@ -53,7 +53,16 @@ def _policy(linesep: str) -> _Compat32:
 def _header_set(name: str, value: str) -> tuple[str, str]:
     """A header as Django's message stores it: a line break refused (BadHeaderError),
     anything not ASCII encoded, a subject passed through `Header`."""
+    if name.lower() == "subject" and _short_plain(value):
+        # What `Header(value).encode()` gives such a subject: itself. A batch's subjects
+        # name each session's day and time, so most are new to the cache.
+        return name, value
     return forbid_multi_line_headers(name, value, "utf-8")
+
+
+def _short_plain(value: str) -> bool:
+    """ASCII words separated by single spaces, short enough never to be folded."""
+    return value.isascii() and len(value) <= 76 and " ".join(value.split()) == value
 
 
 @functools.lru_cache(maxsize=4096)

@@ -60,6 +60,11 @@ plain_header = st.text(
     min_size=1,
     max_size=50,
 ).filter(lambda s: s.strip())
+# Plain subjects around the length where a header starts to fold (kept as they are up to
+# 76 characters, folded by Django's `Header` past 78).
+plain_long = st.text(
+    alphabet=st.sampled_from(string.ascii_letters + "  ,;"), min_size=60, max_size=110
+).filter(lambda s: s.strip())
 # Bodies as reminders have them, and worse: any text, line ends of every kind, long lines.
 reminder_text = st.one_of(
     body_text,
@@ -71,7 +76,7 @@ reminder_text = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    subject=st.one_of(plain_header, header_text),
+    subject=st.one_of(plain_header, plain_long, header_text),
     name=st.one_of(plain_header, header_text),
     text=reminder_text,
     html=reminder_text,
