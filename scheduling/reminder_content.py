@@ -153,6 +153,22 @@ def _phone(number) -> str:
         return str(number)
 
 
+def reminder_context_shared(*, clinic, sender_name: str, protocol: Protocol) -> dict:
+    """The words every reminder of one clinic and protocol shares: the clinic's name,
+    address and phone, and the preparation. A batch works them out once (the sender)."""
+    address = ", ".join(
+        line.strip() for line in (clinic.address or "").splitlines() if line.strip()
+    )
+    return {
+        "clinic_name": sender_name or clinic.name,
+        "clinic_address": address,
+        "clinic_phone": _phone(clinic.phone),
+        "preparation": preparation_lines(protocol),
+        "fasting": preparation_fasting(protocol),
+        "stay": preparation_stay(protocol),
+    }
+
+
 def reminder_context(
     *,
     kind: str,
@@ -163,20 +179,17 @@ def reminder_context(
     protocol: Protocol,
     session_id: int,
     starts_at: dt.datetime,
+    shared: dict | None = None,
 ) -> dict:
-    address = ", ".join(
-        line.strip() for line in (clinic.address or "").splitlines() if line.strip()
-    )
+    """A reminder's template context; `shared` is reminder_context_shared's for this
+    clinic, sender name and protocol, when the caller already has it."""
+    if shared is None:
+        shared = reminder_context_shared(clinic=clinic, sender_name=sender_name, protocol=protocol)
     return {
         "kind": kind,
-        "clinic_name": sender_name or clinic.name,
-        "clinic_address": address,
-        "clinic_phone": _phone(clinic.phone),
+        **shared,
         "first_name": first_name,
         **local_when(starts_at, tz),
-        "preparation": preparation_lines(protocol),
-        "fasting": preparation_fasting(protocol),
-        "stay": preparation_stay(protocol),
         "respond_url": session_response_url(session_id=session_id, starts_at=starts_at),
     }
 

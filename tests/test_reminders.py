@@ -632,6 +632,23 @@ def test_intranasal_preparation_says_no_driving_until_the_next_day_and_how_long_
     assert "Plan to stay about 2 hours 30 minutes, including at least 2 hours" in email.body
 
 
+def test_one_batch_gives_each_protocol_its_own_preparation(clinic):
+    """The sender works out a clinic's words once per protocol in a batch, not once per
+    batch: an infusion's and an intranasal session's reminders, sent together, differ."""
+    iv = make_ready_patient(clinic, "MRN-I", email="iv@example.org", phone="+447700900998")
+    nasal = make_ready_patient(clinic, "MRN-N", email="in@example.org", phone="+447700900999")
+    start(iv, code="iv-standard")
+    start(nasal, code="esketamine-trd")
+
+    outcomes = run_sweep(at(2027, 1, 3, 10))
+
+    assert outcomes.get("sent", 0) >= 4  # both patients' e-mails and texts, in one sweep
+    prepare = {m.to[0]: m.body for m in mail.outbox if "getting ready" in m.subject}
+    assert "until the next day" in prepare["in@example.org"]
+    assert "for the rest of the day" in prepare["iv@example.org"]
+    assert "until the next day" not in prepare["iv@example.org"]
+
+
 @pytest.mark.parametrize(
     "code", ["iv-standard", "iv-six-in-twelve", "esketamine-trd", "esketamine-mdsi"]
 )

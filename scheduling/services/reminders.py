@@ -51,7 +51,13 @@ from ..models import (
     Session,
     StaffNotice,
 )
-from ..reminder_content import Message, ReminderContentError, reminder_context, reminder_render
+from ..reminder_content import (
+    Message,
+    ReminderContentError,
+    reminder_context,
+    reminder_context_shared,
+    reminder_render,
+)
 from ..reminder_timing import QuietHours, reminder_timing
 from ..selectors import (
     ReminderRuleSpec,
@@ -429,6 +435,7 @@ class _Sender:
         self._sms = None
         self._clinic: dict[int, tuple] = {}
         self._protocol: dict[int, Protocol] = {}
+        self._shared: dict[tuple[int, int], dict] = {}
 
     def clinic_settings(self, clinic_id: int):
         """(clinic, reminder policy, templates by (kind, channel)), read once a batch."""
@@ -445,6 +452,16 @@ class _Sender:
         if protocol_id not in self._protocol:
             self._protocol[protocol_id] = Protocol.objects.get(pk=protocol_id)
         return self._protocol[protocol_id]
+
+    def shared_context(self, clinic_id: int, protocol_id: int) -> dict:
+        """The words a clinic's reminders for one protocol share, worked out once."""
+        key = (clinic_id, protocol_id)
+        if key not in self._shared:
+            clinic, policy, _templates = self.clinic_settings(clinic_id)
+            self._shared[key] = reminder_context_shared(
+                clinic=clinic, sender_name=policy.sender_name, protocol=self.protocol(protocol_id)
+            )
+        return self._shared[key]
 
     def send_email(self, *, to: str, message: Message, message_id: str) -> str:
         email = ReminderEmail(
@@ -609,6 +626,7 @@ def _send_loaded(
                 protocol=sender.protocol(session.course.protocol_id),
                 session_id=session.pk,
                 starts_at=session.starts_at,
+                shared=sender.shared_context(session.clinic_id, session.course.protocol_id),
             ),
         )
     except ReminderContentError as exc:
