@@ -15,6 +15,7 @@ boundary.
 import functools
 import re
 import secrets
+import string
 from email._policybase import Compat32
 from email.utils import formatdate
 
@@ -46,17 +47,24 @@ def _policy(linesep: str) -> _Compat32:
     return POLICY.clone(linesep=linesep)
 
 
-# Both pure functions of their arguments, and a batch repeats its headers (a clinic's
-# subject for one kind, day and time; its sender): a long or non-ASCII header goes
-# through `email.header.Header` twice, which is worth doing once.
-@functools.lru_cache(maxsize=4096)
+# A header is set as Django's message sets it (_header_set), then folded as the generator
+# folds it (_header_bytes); both pure functions of their arguments. A batch repeats a
+# clinic's sender, and its subjects come in a few shapes (see _refill): each is worked
+# out once, where `email.header.Header` would otherwise run twice per message.
+
+
 def _header_set(name: str, value: str) -> tuple[str, str]:
     """A header as Django's message stores it: a line break refused (BadHeaderError),
     anything not ASCII encoded, a subject passed through `Header`."""
-    if name.lower() == "subject" and _short_plain(value):
-        # What `Header(value).encode()` gives such a subject: itself. A batch's subjects
-        # name each session's day and time, so most are new to the cache.
-        return name, value
+    if name.lower() == "subject" and value.isascii() and "\n" not in value and "\r" not in value:
+        if _short_plain(value):
+            return name, value  # what `Header(value).encode()` gives it: itself
+        return name, _refill(_subject_shape(value.translate(_SHAPE)), value)
+    return _header_set_once(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_set_once(name: str, value: str) -> tuple[str, str]:
     return forbid_multi_line_headers(name, value, "utf-8")
 
 
@@ -65,10 +73,52 @@ def _short_plain(value: str) -> bool:
     return value.isascii() and len(value) <= 76 and " ".join(value.split()) == value
 
 
-@functools.lru_cache(maxsize=4096)
 def _header_bytes(name: str, value: str, linesep: str) -> bytes:
     """A stored header as the generator writes it, folded by the message's policy."""
+    if value.isascii() and not _unfolded(name, value):
+        head, parts = _folded_shape(name, value.translate(_SHAPE), linesep)
+        return (head + _refill(parts, value)).encode("ascii")
+    return _header_bytes_once(name, value, linesep)
+
+
+def _unfolded(name: str, value: str) -> bool:
+    """A header the policy writes as it is (_Compat32._fold)."""
+    return " ".join(value.split()) == value and len(name) + 2 + len(value) <= 78
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_bytes_once(name: str, value: str, linesep: str) -> bytes:
     return _policy(linesep).fold_binary(name, value)
+
+
+# Setting and folding a plain (ASCII) header look at its length, its spaces, tabs and line
+# breaks and at its punctuation (where to break, what looks like a header's name), never
+# at which letter or digit stands where. So they are worked out on the header's shape, every letter and
+# digit written "a", and its own letters and digits put back in order: a batch's subjects
+# differ in their day and time, but come in a handful of shapes.
+_ALNUM = string.ascii_letters + string.digits
+_SHAPE = str.maketrans(_ALNUM, "a" * len(_ALNUM))
+_LETTER = re.compile("[A-Za-z0-9]")
+
+
+def _refill(parts: tuple[str, ...], value: str) -> str:
+    """The shape's result (split at each "a") with the value's letters and digits."""
+    letters = _LETTER.findall(value)  # as many as the shape's "a"s (strict: else an error)
+    return "".join([p + c for p, c in zip(parts[:-1], letters, strict=True)]) + parts[-1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject_shape(shape: str) -> tuple[str, ...]:
+    return tuple(forbid_multi_line_headers("Subject", shape, "utf-8")[1].split("a"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded_shape(name: str, shape: str, linesep: str) -> tuple[str, tuple[str, ...]]:
+    line = _policy(linesep).fold_binary(name, shape).decode("ascii")
+    head = f"{name}: "
+    if not line.startswith(head):  # cannot happen: compat32 writes the name first
+        raise AssertionError("a folded header does not start with its name")
+    return head, tuple(line[len(head) :].split("a"))
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the generator's own (email.generator.NLCRE)
