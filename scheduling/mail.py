@@ -93,9 +93,9 @@ def _header_bytes_once(name: str, value: str, linesep: str) -> bytes:
 
 # Setting and folding a plain (ASCII) header look at its length, its spaces, tabs and line
 # breaks and at its punctuation (where to break, what looks like a header's name), never
-# at which letter or digit stands where. So they are worked out on the header's shape, every letter and
-# digit written "a", and its own letters and digits put back in order: a batch's subjects
-# differ in their day and time, but come in a handful of shapes.
+# at which letter or digit stands where. So they are worked out on the header's shape,
+# every letter and digit written "a", and its own letters and digits put back in order:
+# a batch's subjects differ in their day and time, but come in a handful of shapes.
 _ALNUM = string.ascii_letters + string.digits
 _SHAPE = str.maketrans(_ALNUM, "a" * len(_ALNUM))
 _LETTER = re.compile("[A-Za-z0-9]")
@@ -140,9 +140,12 @@ def _plain_body(text) -> bool:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
+    lines = text.splitlines()
+    if max(map(len, lines), default=0) * 4 <= RFC5322_EMAIL_LINE_LENGTH_LIMIT:
+        return True  # a character is at most 4 bytes: no line can be too long
     return not any(
         len(line.encode(errors="surrogateescape")) > RFC5322_EMAIL_LINE_LENGTH_LIMIT
-        for line in text.splitlines()
+        for line in lines
     )
 
 

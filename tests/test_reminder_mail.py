@@ -79,9 +79,9 @@ subject_words = st.lists(
 # Bodies as reminders have them, and worse: any text, line ends of every kind, long lines.
 reminder_text = st.one_of(
     body_text,
-    st.lists(st.sampled_from(["Hello Ann,", "é", "\n", "\r\n", "\r", " ", "x" * 600, "—"])).map(
-        "".join
-    ),
+    st.lists(
+        st.sampled_from(["Hello Ann,", "é", "\n", "\r\n", "\r", " ", "x" * 600, "—", "😀" * 260])
+    ).map("".join),
 )
 
 
