@@ -121,12 +121,18 @@ class StatusChangeSerializer(ModelSerializer):
         fields = ["from_status", "to_status", "changed_by", "changed_at", "note"]
 
 
-class SessionSerializer(ModelSerializer):
-    local_start = serializers.SerializerMethodField()
-    patient_response = serializers.ChoiceField(
+def _patient_response_field() -> serializers.ChoiceField:
+    # Declared, not derived from the model: DRF drops a read-only field's allow_blank,
+    # and the schema would then refuse the blank a session has until the patient answers.
+    return serializers.ChoiceField(
         choices=Session.Response.choices, allow_blank=True, read_only=True,
         help_text="The patient's answer to the confirm-or-cancel reminder; blank: none yet.",
     )  # fmt: skip
+
+
+class SessionSerializer(ModelSerializer):
+    local_start = serializers.SerializerMethodField()
+    patient_response = _patient_response_field()
 
     class Meta:
         model = Session
@@ -649,6 +655,7 @@ class BoardPatientSerializer(ModelSerializer):
 
 class BoardSessionSerializer(ModelSerializer):
     patient = BoardPatientSerializer()
+    patient_response = _patient_response_field()
     chair_name = serializers.CharField(allow_null=True)
     protocol = serializers.CharField(source="protocol_name")
     local_start = serializers.SerializerMethodField()
