@@ -60,7 +60,9 @@ class Columns:
 
 
 @functools.cache
-def _insert_plan(model, alias: str):
+def _insert_plan(model, alias: str, vendor: str):
+    """The INSERT's SQL and fields, and whether the ORM must write this model instead
+    (a column the database computes or fills: generated, a database default)."""
     conn = connections[alias]
     pk = model._meta.pk
     fields = [f for f in model._meta.concrete_fields if f is not pk]
@@ -69,18 +71,23 @@ def _insert_plan(model, alias: str):
         f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {q(pk.column)}"
     )
-    return sql, fields
+    orm_only = any(f.generated or f.has_db_default() or f.db_returning for f in fields)
+    return sql, fields, orm_only
 
 
 def insert(obj, using: str = "default") -> None:
     """Write a new instance as `obj.save()` would, in one plain INSERT ... RETURNING its
-    key: each value prepared by its field (`pre_save`, `get_db_prep_save`), as the ORM
-    prepares it. Only for a model with an automatic key, no `save` of its own and no
-    save signal listening (no history, no receiver); any other is saved by the ORM."""
+    key: related objects checked as save() checks them, each value prepared by its
+    field (`pre_save`, `get_db_prep_save`) as the ORM prepares it. Only for a model with
+    an automatic key, no `save` of its own, no save signal listening (no history, no
+    receiver) and no column the database fills, and for plain values (no expression);
+    anything else is saved by the ORM."""
     model = type(obj)
     conn = connections[using]
+    sql, fields, orm_only = _insert_plan(model, using, conn.vendor)
     if (
-        obj.pk is not None
+        orm_only
+        or obj.pk is not None
         or model.save is not Model.save
         or not getattr(model._meta.pk, "db_returning", False)
         or not conn.features.can_return_columns_from_insert
@@ -89,8 +96,12 @@ def insert(obj, using: str = "default") -> None:
     ):
         obj.save(force_insert=True, using=using)
         return
-    sql, fields = _insert_plan(model, using)
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields]
+    obj._prepare_related_fields_for_save(operation_name="save")
+    raw = [f.pre_save(obj, True) for f in fields]
+    if any(hasattr(value, "resolve_expression") for value in raw):
+        obj.save(force_insert=True, using=using)
+        return
+    values = [f.get_db_prep_save(v, connection=conn) for f, v in zip(fields, raw, strict=True)]
     with conn.cursor() as cursor:
         cursor.execute(sql, values)
         (obj.pk,) = cursor.fetchone()

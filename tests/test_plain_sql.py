@@ -4,11 +4,15 @@ the ORM reads and writes, on SQLite and on PostgreSQL alike."""
 import datetime as dt
 import threading
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Model
+from django.db.models.functions import Now
 from django.db.models.signals import post_save
+from django.utils import timezone
 
 from clinic.db import Columns, insert, table
 from clinic.models import Clinic
@@ -131,3 +135,35 @@ def test_a_chart_write_locks_its_session_and_not_the_clinic_it_reads(iv_session,
         thread.start()
         thread.join(timeout=30)
     assert seen == {"clinic": "free", "session": "locked"}
+
+
+def _reading(session, nurse, **values):
+    start = session.starts_at
+    fields = dict(
+        session=session, timepoint="pre_dose", measured_at=start, systolic=120, diastolic=80,
+        heart_rate=70, spo2=98, recorded_by=nurse, recorded_at=start,
+    )  # fmt: skip
+    return VitalSigns(**{**fields, **values})
+
+
+def test_insert_writes_a_plain_reading_without_the_orms_save(iv_session, staff):
+    with mock.patch.object(Model, "save_base", side_effect=AssertionError("the ORM saved")):
+        reading = _reading(iv_session, staff["nurse"])
+        insert(reading)
+    assert VitalSigns.objects.filter(pk=reading.pk, systolic=120).exists()
+
+
+def test_insert_leaves_an_expression_or_a_models_own_save_to_the_orm(iv_session, staff):
+    reading = _reading(iv_session, staff["nurse"], recorded_at=Now())
+    insert(reading)  # a value the database computes: the ORM writes it
+    written = VitalSigns.objects.get(pk=reading.pk)
+    assert abs(written.recorded_at - timezone.now()) < dt.timedelta(minutes=1)
+
+    with mock.patch.object(VitalSigns, "save", autospec=True) as own_save:
+        insert(_reading(iv_session, staff["nurse"], timepoint="during"))
+    own_save.assert_called_once()
+    assert not VitalSigns.objects.filter(timepoint="during").exists()  # (the mock wrote none)
+
+    unsaved_nurse = get_user_model()(username="not-saved-yet")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert(_reading(iv_session, unsaved_nurse))  # as save() refuses it
