@@ -255,7 +255,8 @@ def test_recording_vitals_is_a_fixed_few_queries(
     chart_through(iv_session, nurse=staff["nurse"], start=start, to=Session.Status.MONITORING)
     with time_machine.travel(start + 50 * MIN, tick=False):
         nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")  # warm
-        # 3 queries, and the transaction's savepoint and release around the write.
+        # 3 queries, and the savepoint and release of the service's own transaction
+        # (nested in the test's).
         with django_assert_num_queries(5):
             ok = nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")
         assert ok.status_code == 201, ok.json()
@@ -312,3 +313,18 @@ def test_each_request_body_serializer_binds_fields_of_its_own():
     declared = CourseStartInput._declared_fields["preferred_weekdays"]
     assert days is not declared and days.child is not declared.child
     assert days.child.parent is days
+
+
+def test_a_field_with_a_mutable_default_is_a_whole_copy_per_serializer():
+    from rest_framework import serializers
+
+    from clinic.api.base import InputSerializer
+
+    class Tagged(InputSerializer):
+        tags = serializers.JSONField(default=[])
+        note = serializers.CharField(default="")
+
+    one, two = Tagged(), Tagged()
+    assert one.fields["tags"].default == two.fields["tags"].default == []
+    assert one.fields["tags"].default is not two.fields["tags"].default  # never shared
+    assert one.fields["note"].parent is one and two.fields["note"].parent is two

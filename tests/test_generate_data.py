@@ -92,3 +92,30 @@ def test_it_refuses_without_debug(db, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG is off"):
         call_command("generate_data", "--scale", "tiny")
+
+
+@pytest.mark.parametrize("in_chair", [(True, False, False), (True, True, True)])
+def test_the_readings_asked_for_are_spread_over_the_charted_sessions(db, in_chair):
+    """Each session in the chair keeps its few readings so far and the others make up
+    the rest; when every one is in the chair, they share the whole total."""
+    import random
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from scheduling.management.commands.generate_data import _Charted, _vitals
+
+    start = dt.datetime(2026, 12, 2, 9, tzinfo=dt.UTC)
+    charted = [
+        _Charted(id=n + 1, starts_at=start, status="monitoring" if chair else "discharged",
+                 clinic=0, patient_id=1, route="iv", weight=Decimal("70"), today=chair)
+        for n, chair in enumerate(in_chair)
+    ]  # fmt: skip
+    clinic = SimpleNamespace(id=1, alert_systolic_at=999, caution_systolic_above=140)
+    staff = [{"nurse": 1, "clinician": 2}]
+    rows = list(_vitals(charted=charted, total=60, staff=staff, clinics=[clinic], alerts=[],
+                        rng=random.Random(1)))  # fmt: skip
+    originals = [r for r in rows if r[12] is None]  # amendments name the reading they amend
+    per_session = {c.id: sum(r[1] == c.id for r in originals) for c in charted}
+    assert sum(per_session.values()) == 60
+    if not all(in_chair):
+        assert per_session[1] == 5 and per_session[2] + per_session[3] == 55

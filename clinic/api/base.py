@@ -201,7 +201,8 @@ class InputSerializer(StrictTypesMixin, serializers.Serializer):
         # field's deep copy runs its __init__ again: on the API's busiest writes that cost
         # more than validating. A plain field is only bound to its serializer (bind sets
         # attributes of its own) and validation changes nothing in it, so a shallow copy
-        # is enough; a field holding a child or a nested serializer is deep-copied.
+        # is enough; a field holding a child, a nested serializer or a mutable default
+        # is deep-copied.
         return {
             name: copy.copy(field) if _plain(field) else copy.deepcopy(field)
             for name, field in self._declared_fields.items()
@@ -215,7 +216,13 @@ def _plain(field) -> bool:
         serializers.DictField,
         serializers.ManyRelatedField,
     )
-    return not isinstance(field, composite) and not hasattr(field, "child")
+    mutable = (list, dict, set)  # a default or initial value each copy must own
+    return (
+        not isinstance(field, composite)
+        and not hasattr(field, "child")
+        and not isinstance(getattr(field, "default", None), mutable)
+        and not isinstance(getattr(field, "initial", None), mutable)
+    )
 
 
 class ModelSerializer(StrictTypesMixin, serializers.ModelSerializer):

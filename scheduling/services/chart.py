@@ -61,11 +61,13 @@ def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str
 
 
 @functools.cache
-def _lock_plan(roles: int, related: tuple[str, ...]):
-    """The query locking a session's row where the database locks rows, if (with
-    `roles` > 0) the user holds one of that many roles at its clinic, with the rows of
-    its `related` relations joined: a row the user may not write is never locked, so
-    nobody can hold up another clinic's charting. Only the session's row is locked.
+def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
+    """The query (for the `vendor` in use) locking a session's row where the database
+    locks rows, if (with `roles` > 0) the user holds one of that many roles at its
+    clinic, with the rows of its `related` relations joined: a row the user may not
+    write is never locked, so nobody can hold up another clinic's charting. Only the
+    session's row is locked (the joined rows are read as they stood when the query
+    began, should it wait for the lock).
 
     Returns the SQL, the Columns reading each model from its row, and the relations
     joined (none where the database could only lock the joined rows too)."""
@@ -127,7 +129,9 @@ def _locked(
         raise _refuse(roles, doing)
     roles = list(roles)
     superuser = getattr(by, "is_superuser", False)
-    sql, columns, joined = _lock_plan(0 if superuser else len(roles), tuple(related))
+    sql, columns, joined = _lock_plan(
+        connection.vendor, 0 if superuser else len(roles), tuple(related)
+    )
     params = [session.pk] if superuser else [session.pk, by.pk, *roles]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -528,12 +528,16 @@ def _timepoint(i: int, n: int) -> str:
 
 
 def _vitals(*, charted, total, staff, clinics, alerts, rng) -> Iterator[tuple]:
-    """`total` readings spread evenly over the charted sessions, plus a few amendments; a
-    reading past the systolic alert threshold gets its alert."""
+    """`total` readings over the charted sessions, plus a few amendments; a reading past
+    the systolic alert threshold gets its alert.
+
+    A session in the chair now has only its readings so far (at most 5); the others
+    share the rest evenly, so the total holds whatever the hour of the run (if every
+    charted session is in the chair, they share it all)."""
     vid = _next_id(VitalSigns)
-    # A session in the chair now has only its readings so far (at most 5); the others
-    # share the rest evenly, so the total holds whatever the hour of the run.
     in_chair = [s.today and s.status != "discharged" for s in charted]
+    if all(in_chair):
+        in_chair = [False] * len(charted)
     so_far = min(5, total // max(1, len(charted)))
     rest = total - so_far * sum(in_chair)
     n_rest = max(1, len(charted) - sum(in_chair))
