@@ -29,12 +29,7 @@ class _Compat32(Compat32):
     them would give; anything else (non-ASCII, long, odd spacing) is folded as before."""
 
     def _fold(self, name, value, sanitize):
-        if (
-            isinstance(value, str)
-            and value.isascii()
-            and " ".join(value.split()) == value
-            and len(name) + 2 + len(value) <= (self.max_line_length or 0)
-        ):
+        if isinstance(value, str) and value.isascii() and _unfolded(name, value, self):
             return f"{name}: {value}{self.linesep}"
         return super()._fold(name, value, sanitize)
 
@@ -75,15 +70,17 @@ def _short_plain(value: str) -> bool:
 
 def _header_bytes(name: str, value: str, linesep: str) -> bytes:
     """A stored header as the generator writes it, folded by the message's policy."""
-    if value.isascii() and not _unfolded(name, value):
+    if value.isascii() and not _unfolded(name, value, POLICY):
         head, parts = _folded_shape(name, value.translate(_SHAPE), linesep)
         return (head + _refill(parts, value)).encode("ascii")
     return _header_bytes_once(name, value, linesep)
 
 
-def _unfolded(name: str, value: str) -> bool:
-    """A header the policy writes as it is (_Compat32._fold)."""
-    return " ".join(value.split()) == value and len(name) + 2 + len(value) <= 78
+def _unfolded(name: str, value: str, policy) -> bool:
+    """A header `policy` writes as it is (_Compat32._fold): single-spaced, and short
+    enough for one line."""
+    fits = len(name) + 2 + len(value) <= (policy.max_line_length or 0)
+    return fits and " ".join(value.split()) == value
 
 
 @functools.lru_cache(maxsize=4096)
