@@ -41,3 +41,13 @@ def for_staff(queryset, *, user, clinic_path: str):
         return queryset
     clinic_ids = StaffMembership.objects.filter(user=user).values("clinic_id")
     return queryset.filter(**{f"{clinic_path}__in": clinic_ids})
+
+
+def roles_by_clinic(rows) -> dict[int, set[str]]:
+    """A user's staff roles by clinic, from (clinic id, role) rows; a row without a
+    clinic (a user holding no role, from an outer join) adds nothing."""
+    roles: dict[int, set[str]] = {}
+    for clinic_id, role in rows:
+        if clinic_id is not None:
+            roles.setdefault(clinic_id, set()).add(role)
+    return roles

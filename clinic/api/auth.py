@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from clinic.db import Columns, table
 from clinic.models import StaffMembership
+from clinic.selectors import roles_by_clinic
 
 
 @cache
@@ -45,11 +46,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
         user = _users().build(rows[0])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        roles: dict[int, set[str]] = {}
-        for *_user, clinic_id, role in rows:
-            if clinic_id is not None:
-                roles.setdefault(clinic_id, set()).add(role)
-        user.clinic_roles = roles  # read by Caller instead of asking again
+        # Read by Caller instead of asking again.
+        user.clinic_roles = roles_by_clinic(row[-2:] for row in rows)
         token = Token(key=key, user=user)
         token._state.adding = False
         return user, token

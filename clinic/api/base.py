@@ -25,6 +25,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from clinic.db import table
 from clinic.models import StaffMembership
+from clinic.selectors import roles_by_clinic
 
 Role = StaffMembership.Role
 PATIENT = "patient"
@@ -319,8 +320,7 @@ class Caller:
         # as much to build as to run (README, Performance).
         with connection.cursor() as cursor:
             cursor.execute(_ROLES_SQL.format(table(StaffMembership)), [user.pk])
-            for clinic_id, role in cursor.fetchall():
-                self.roles.setdefault(clinic_id, set()).add(role)
+            self.roles = roles_by_clinic(cursor.fetchall())
 
     @cached_property
     def _patient(self):
