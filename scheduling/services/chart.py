@@ -67,10 +67,10 @@ def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
     clinic, with the rows of its `related` relations joined: a row the user may not
     write is never locked, so nobody can hold up another clinic's charting. Only the
     session's row is locked (the joined rows are read as they stood when the query
-    began, should it wait for the lock).
+    began, should it wait for the lock): PostgreSQL locks `OF` it, SQLite locks no
+    rows (its write transaction excludes the others).
 
-    Returns the SQL, the Columns reading each model from its row, and the relations
-    joined (none where the database could only lock the joined rows too)."""
+    Returns the SQL and the Columns reading each model from its row."""
     may = ""
     if roles:
         marks = ", ".join(["%s"] * roles)
@@ -78,13 +78,7 @@ def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
             f" AND EXISTS(SELECT 1 FROM {table(StaffMembership)} m "
             f"WHERE m.user_id = %s AND m.clinic_id = s.clinic_id AND m.role IN ({marks}))"
         )
-    features = connection.features
-    if not features.has_select_for_update:
-        lock = ""
-    elif features.has_select_for_update_of:
-        lock = " FOR UPDATE OF s"
-    else:
-        lock, related = " FOR UPDATE", ()
+    lock = " FOR UPDATE OF s" if connection.features.has_select_for_update else ""
     q = connection.ops.quote_name
     columns, joins = [Columns(Session, "s")], []
     for i, name in enumerate(related):
@@ -97,12 +91,7 @@ def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
         columns.append(other)
     select = ", ".join(c.sql for c in columns)
     sql = f"SELECT {select} FROM {table(Session)} s{''.join(joins)} WHERE s.id = %s{may}{lock}"
-    return sql, columns, related
-
-
-def _by_id(model, pk):
-    column = connection.ops.quote_name(model._meta.pk.column)
-    return next(iter(model.objects.raw(f"SELECT * FROM {table(model)} WHERE {column} = %s", [pk])))
+    return sql, columns
 
 
 def _locked(
@@ -129,9 +118,7 @@ def _locked(
         raise _refuse(roles, doing)
     roles = list(roles)
     superuser = getattr(by, "is_superuser", False)
-    sql, columns, joined = _lock_plan(
-        connection.vendor, 0 if superuser else len(roles), tuple(related)
-    )
+    sql, columns = _lock_plan(connection.vendor, 0 if superuser else len(roles), tuple(related))
     params = [session.pk] if superuser else [session.pk, by.pk, *roles]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -143,15 +130,11 @@ def _locked(
             raise Session.DoesNotExist(f"No session {session.pk}.")
         raise _refuse(roles, doing)
     found, start = columns[0].build(row), columns[0].width
-    for name, other in zip(joined, columns[1:], strict=True):
+    for name, other in zip(related, columns[1:], strict=True):
         field = Session._meta.get_field(name)
         joined_row = other.build(row, start) if getattr(found, field.attname) is not None else None
         field.set_cached_value(found, joined_row)
         start += other.width
-    for name in related if not joined else ():
-        field = Session._meta.get_field(name)
-        pk = getattr(found, field.attname)
-        field.set_cached_value(found, None if pk is None else _by_id(field.related_model, pk))
     return found
 
 
