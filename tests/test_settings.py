@@ -15,7 +15,8 @@ PRINT_SETTINGS = (
     "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], "
     "'name': str(settings.DATABASES['default']['NAME']), 'broker': settings.CELERY_BROKER_URL, "
     "'tz': settings.TIME_ZONE, 'use_tz': settings.USE_TZ, 'email': settings.EMAIL_BACKEND, "
-    "'debug': settings.DEBUG, 'key': settings.SECRET_KEY}))"
+    "'debug': settings.DEBUG, 'key': settings.SECRET_KEY, "
+    "'options': settings.DATABASES['default'].get('OPTIONS', {})}))"
 )
 
 
@@ -69,6 +70,19 @@ def test_production_reads_everything_from_the_environment(tmp_path):
     assert values["tz"] == "Europe/London"
     assert values["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert values["debug"] is False and values["key"] == "a-real-secret"
+    # Prepared statements (README, Performance): Django leaves them off unless asked.
+    assert values["options"] == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
+    result = run_settings(
+        {"DEBUG": "1", "DATABASE_URL": "postgres://u:p@db.internal:5432/infusion",
+         "DATABASE_PREPARED": "0"},
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "server_side_binding" not in json.loads(result.stdout)["options"]
+    assert "prepare_threshold" not in json.loads(result.stdout)["options"]
 
 
 def test_a_malformed_database_url_stops_start_up(tmp_path):
