@@ -61,30 +61,22 @@ class Columns:
 
 @functools.cache
 def _insert_plan(model, alias: str, vendor: str):
-    """The INSERT's SQL and fields, and whether the ORM must write this model instead
-    (a column the database computes or fills: generated, a database default)."""
+    """The INSERT's target (table and columns), its fields, and whether the ORM must
+    write this model instead (a column the database computes or fills: generated, a
+    database default)."""
     conn = connections[alias]
     pk = model._meta.pk
     fields = [f for f in model._meta.concrete_fields if f is not pk]
     q = conn.ops.quote_name
-    sql = (
-        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {q(pk.column)}"
-    )
+    target = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)})"
     orm_only = any(f.generated or f.has_db_default() or f.db_returning for f in fields)
-    return sql, fields, orm_only
+    return target, f"RETURNING {q(pk.column)}", fields, orm_only
 
 
-def insert(obj, using: str = "default") -> None:
-    """Write a new instance as `obj.save()` would, in one plain INSERT ... RETURNING its
-    key: related objects checked as save() checks them, each value prepared by its
-    field (`pre_save`, `get_db_prep_save`) as the ORM prepares it. Only for a model with
-    an automatic key, no `save` of its own, no save signal listening (no history, no
-    receiver) and no column the database fills, and for plain values (no expression);
-    anything else is saved by the ORM."""
+def _plain_values(obj, conn, fields, orm_only: bool) -> list | None:
+    """`obj`'s values prepared for a plain INSERT as save() prepares them, or None when
+    only the ORM may write it (see `insert`)."""
     model = type(obj)
-    conn = connections[using]
-    sql, fields, orm_only = _insert_plan(model, using, conn.vendor)
     if (
         orm_only
         or obj.pk is not None
@@ -94,15 +86,55 @@ def insert(obj, using: str = "default") -> None:
         or pre_save.has_listeners(model)
         or post_save.has_listeners(model)
     ):
-        obj.save(force_insert=True, using=using)
-        return
+        return None
     obj._prepare_related_fields_for_save(operation_name="save")
     raw = [f.pre_save(obj, True) for f in fields]
     if any(hasattr(value, "resolve_expression") for value in raw):
+        return None
+    return [f.get_db_prep_save(v, connection=conn) for f, v in zip(fields, raw, strict=True)]
+
+
+def _written(obj, cursor, using: str) -> bool:
+    row = cursor.fetchone()
+    if row is None:
+        return False
+    (obj.pk,) = row
+    obj._state.adding, obj._state.db = False, using
+    return True
+
+
+def insert(obj, using: str = "default") -> None:
+    """Write a new instance as `obj.save()` would, in one plain INSERT ... RETURNING its
+    key: related objects checked as save() checks them, each value prepared by its
+    field (`pre_save`, `get_db_prep_save`) as the ORM prepares it. Only for a model with
+    an automatic key, no `save` of its own, no save signal listening (no history, no
+    receiver) and no column the database fills, and for plain values (no expression);
+    anything else is saved by the ORM."""
+    conn = connections[using]
+    target, returning, fields, orm_only = _insert_plan(type(obj), using, conn.vendor)
+    values = _plain_values(obj, conn, fields, orm_only)
+    if values is None:
         obj.save(force_insert=True, using=using)
         return
-    values = [f.get_db_prep_save(v, connection=conn) for f, v in zip(fields, raw, strict=True)]
+    marks = ", ".join(["%s"] * len(values))
     with conn.cursor() as cursor:
-        cursor.execute(sql, values)
-        (obj.pk,) = cursor.fetchone()
-    obj._state.adding, obj._state.db = False, using
+        cursor.execute(f"{target} VALUES ({marks}) {returning}", values)
+        _written(obj, cursor, using)
+
+
+def insert_if(obj, source: str, params, using: str = "default") -> bool:
+    """Write a new instance as `insert` does, only if the query `source` (its FROM and
+    WHERE clauses, with `params`; at most one row) finds a row: the test and the write
+    are one statement, atomic with or without a transaction. Returns whether it wrote.
+
+    Nothing is written when the test fails, nor for an instance `insert` would hand to
+    the ORM (which cannot write on a condition): the caller then writes it its own way."""
+    conn = connections[using]
+    target, returning, fields, orm_only = _insert_plan(type(obj), using, conn.vendor)
+    values = _plain_values(obj, conn, fields, orm_only)
+    if values is None:
+        return False
+    marks = ", ".join(["%s"] * len(values))
+    with conn.cursor() as cursor:
+        cursor.execute(f"{target} SELECT {marks} {source} {returning}", [*values, *params])
+        return _written(obj, cursor, using)

@@ -5,6 +5,7 @@ Kept apart from selectors.py (which re-exports these) so the chart's reads sit t
 """
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -62,39 +63,60 @@ class VitalsFindings:
         return " ".join(self.alerts + self.cautions)
 
 
+@dataclass(frozen=True)
+class ThresholdRule:
+    """A reading is past one of its clinic's thresholds when `value` `past` `limit`
+    holds: the reading's field, a comparison (">=", ">" or "<"), the clinic's field. A
+    caution applies to pre-dose readings only and is not an in-session alert."""
+
+    value: str
+    past: str
+    limit: str
+    message: str
+    caution: bool = False
+
+    def holds(self, clinic: Clinic, vitals: VitalSigns) -> bool:
+        return _PAST[self.past](getattr(vitals, self.value), getattr(clinic, self.limit))
+
+
+_PAST = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
+
+# CLINICAL.md section 4. The one statement of these rules: vitals_findings applies them,
+# and the chart's quick write (services.chart) asks the database the same questions.
+THRESHOLD_RULES = (
+    ThresholdRule("systolic", ">=", "alert_systolic_at", "Systolic {v} mmHg is at or above {t}."),
+    ThresholdRule(
+        "diastolic", ">=", "alert_diastolic_at", "Diastolic {v} mmHg is at or above {t}."
+    ),
+    ThresholdRule("spo2", "<", "alert_spo2_below", "SpO2 {v}% is below {t}%."),
+    ThresholdRule("heart_rate", ">", "alert_heart_rate_above", "Heart rate {v}/min is above {t}."),
+    ThresholdRule("heart_rate", "<", "alert_heart_rate_below", "Heart rate {v}/min is below {t}."),
+    ThresholdRule(
+        "systolic", ">", "caution_systolic_above",
+        "Pre-dose systolic {v} mmHg is above {t}: consider delaying.", caution=True,
+    ),
+    ThresholdRule(
+        "diastolic", ">", "caution_diastolic_above",
+        "Pre-dose diastolic {v} mmHg is above {t}: consider delaying.", caution=True,
+    ),
+)  # fmt: skip
+
+
+def threshold_rules(timepoint: str) -> tuple[ThresholdRule, ...]:
+    """The rules a reading taken at `timepoint` is checked against."""
+    if timepoint == VitalSigns.Timepoint.PRE_DOSE:
+        return THRESHOLD_RULES
+    return tuple(rule for rule in THRESHOLD_RULES if not rule.caution)
+
+
 def vitals_findings(*, clinic: Clinic, vitals: VitalSigns) -> VitalsFindings:
     """Which of the clinic's thresholds a reading is past (CLINICAL.md section 4)."""
-    c, v = clinic, vitals
-    alerts, fields = [], set()
-    if v.systolic >= c.alert_systolic_at:
-        alerts.append(f"Systolic {v.systolic} mmHg is at or above {c.alert_systolic_at}.")
-        fields.add("systolic")
-    if v.diastolic >= c.alert_diastolic_at:
-        alerts.append(f"Diastolic {v.diastolic} mmHg is at or above {c.alert_diastolic_at}.")
-        fields.add("diastolic")
-    if v.spo2 < c.alert_spo2_below:
-        alerts.append(f"SpO2 {v.spo2}% is below {c.alert_spo2_below}%.")
-        fields.add("spo2")
-    if v.heart_rate > c.alert_heart_rate_above:
-        alerts.append(f"Heart rate {v.heart_rate}/min is above {c.alert_heart_rate_above}.")
-        fields.add("heart_rate")
-    if v.heart_rate < c.alert_heart_rate_below:
-        alerts.append(f"Heart rate {v.heart_rate}/min is below {c.alert_heart_rate_below}.")
-        fields.add("heart_rate")
-    cautions = []
-    if v.timepoint == VitalSigns.Timepoint.PRE_DOSE:
-        if v.systolic > c.caution_systolic_above:
-            fields.add("systolic")
-            cautions.append(
-                f"Pre-dose systolic {v.systolic} mmHg is above {c.caution_systolic_above}: "
-                "consider delaying."
-            )
-        if v.diastolic > c.caution_diastolic_above:
-            fields.add("diastolic")
-            cautions.append(
-                f"Pre-dose diastolic {v.diastolic} mmHg is above {c.caution_diastolic_above}: "
-                "consider delaying."
-            )
+    alerts, cautions, fields = [], [], set()
+    for rule in threshold_rules(vitals.timepoint):
+        if rule.holds(clinic, vitals):
+            v, t = getattr(vitals, rule.value), getattr(clinic, rule.limit)
+            (cautions if rule.caution else alerts).append(rule.message.format(v=v, t=t))
+            fields.add(rule.value)
     return VitalsFindings(alerts=alerts, cautions=cautions, fields=frozenset(fields))
 
 

@@ -128,6 +128,66 @@ def test_thresholds_are_the_clinics_own(dosing, staff):
     assert Alert.objects.get(vitals=vitals).kind == Alert.Kind.VITALS_THRESHOLD
 
 
+def _edges(rule, clinic):
+    """Values of a rule's field on either side of, and at, the clinic's threshold."""
+    limit = getattr(clinic, rule.limit)
+    return [(rule.value, limit + d) for d in (-1, 0, 1)]
+
+
+def test_the_one_statement_write_and_the_thresholds_agree(dosing, staff):
+    """A reading is written in one statement (no transaction) exactly when it raises no
+    alert or caution: the database is asked the rules vitals_findings applies, at each
+    edge of each of this clinic's own thresholds, before and during the dose."""
+    from scheduling.chart_selectors import THRESHOLD_RULES, vitals_findings
+    from scheduling.services.chart import _written_quietly
+
+    clinic = dosing.clinic
+    clinic.alert_systolic_at, clinic.caution_systolic_above = 170, 135
+    clinic.alert_heart_rate_above, clinic.alert_spo2_below = 115, 94
+    clinic.save()
+    nurse, tried = staff["nurse"], 0
+    for timepoint in (T.PRE_DOSE, T.DURING):
+        for rule in THRESHOLD_RULES:
+            for field, value in _edges(rule, clinic):
+                reading = VitalSigns(
+                    session=Session(pk=dosing.pk), timepoint=timepoint, recorded_by=nurse,
+                    measured_at=DOSE, recorded_at=DOSE, **{**NORMAL_VITALS, field: value},
+                )  # fmt: skip
+                quiet = vitals_findings(clinic=clinic, vitals=reading).kind is None
+                assert _written_quietly(reading, by=nurse) is quiet, (timepoint, field, value)
+                assert (reading.pk is not None) is quiet
+                tried += 1
+    assert tried == 2 * 3 * len(THRESHOLD_RULES)
+    assert VitalSigns.objects.filter(session=dosing).count() < tried  # some were refused
+
+
+def test_the_one_statement_write_refuses_whom_the_lock_refuses(dosing, staff, other_clinic):
+    """Another clinic's nurse, the front desk, a discharged session: nothing is written
+    in one statement, and the whole way then refuses it by name."""
+    from django.contrib.auth import get_user_model
+
+    from clinic.services import staff_membership_add
+    from scheduling.services.chart import _written_quietly
+
+    outsider = get_user_model().objects.create_user(username="elsewhere", password="pw-x")
+    staff_membership_add(user=outsider, clinic=other_clinic, role="nurse")
+
+    def reading(by):
+        return VitalSigns(
+            session=Session(pk=dosing.pk), timepoint=T.DURING, recorded_by=by,
+            measured_at=DOSE, recorded_at=DOSE, **NORMAL_VITALS,
+        )  # fmt: skip
+
+    before = VitalSigns.objects.count()
+    assert not _written_quietly(reading(outsider), by=outsider)
+    assert not _written_quietly(reading(staff["front_desk"]), by=staff["front_desk"])
+    Session.objects.filter(pk=dosing.pk).update(status=S.DISCHARGED)
+    assert not _written_quietly(reading(staff["nurse"]), by=staff["nurse"])
+    with pytest.raises(ValidationError, match="discharged"):
+        record(dosing, staff["nurse"])
+    assert VitalSigns.objects.count() == before
+
+
 def test_clinic_thresholds_must_be_in_order(clinic):
     clinic.alert_systolic_at = 130  # below the pre-dose caution of 140
     clinic.alert_heart_rate_below = 130

@@ -14,7 +14,7 @@ from django.db.models.functions import Now
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from clinic.db import Columns, insert, table
+from clinic.db import Columns, insert, insert_if, table
 from clinic.models import Clinic
 from scheduling.models import Session, VitalSigns
 
@@ -167,3 +167,98 @@ def test_insert_leaves_an_expression_or_a_models_own_save_to_the_orm(iv_session,
     unsaved_nurse = get_user_model()(username="not-saved-yet")
     with pytest.raises(ValueError, match="unsaved related object"):
         insert(_reading(iv_session, unsaved_nurse))  # as save() refuses it
+
+
+def test_insert_if_writes_only_when_its_source_finds_a_row(iv_session, staff):
+    source = f"FROM {table(Session)} s WHERE s.id = %s"
+    with mock.patch.object(Model, "save_base", side_effect=AssertionError("the ORM saved")):
+        found = _reading(iv_session, staff["nurse"])
+        assert insert_if(found, source, [iv_session.pk]) is True
+        missing = _reading(iv_session, staff["nurse"], timepoint="during")
+        assert insert_if(missing, source, [iv_session.pk + 1000]) is False
+    assert found.pk is not None and not found._state.adding
+    assert missing.pk is None and missing._state.adding
+    assert list(VitalSigns.objects.values_list("pk", "timepoint")) == [(found.pk, "pre_dose")]
+
+
+def test_insert_if_writes_nothing_the_orm_would_have_to_write(iv_session, staff):
+    """A model insert() hands to the ORM cannot be written on a condition: nothing is
+    written and the caller is told, to write it its own way."""
+    source = f"FROM {table(Session)} s WHERE s.id = %s"
+
+    def receiver(**kwargs):
+        pass
+
+    post_save.connect(receiver, sender=VitalSigns)
+    try:
+        assert insert_if(_reading(iv_session, staff["nurse"]), source, [iv_session.pk]) is False
+    finally:
+        post_save.disconnect(receiver, sender=VitalSigns)
+    reading = _reading(iv_session, staff["nurse"], recorded_at=Now())
+    assert insert_if(reading, source, [iv_session.pk]) is False
+    assert not VitalSigns.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_reading_waits_for_a_discharge_in_progress_and_is_then_refused(iv_session, staff):
+    """The one-statement write locks the session as the lock does: a reading sent while
+    another transaction discharges the session waits for it, sees the discharge, writes
+    nothing and is refused by name."""
+    from django.core.exceptions import ValidationError
+
+    from scheduling.services import vitals_record
+
+    from .conftest import NORMAL_VITALS
+
+    nurse, start = staff["nurse"], iv_session.starts_at
+    chart_through(iv_session, nurse=nurse, start=start, to=Session.Status.MONITORING)
+    before = VitalSigns.objects.count()
+    outcome = {}
+
+    def reading():
+        try:
+            vitals_record(
+                session=Session(pk=iv_session.pk), by=nurse, timepoint="after",
+                now=start + dt.timedelta(minutes=80), **NORMAL_VITALS,
+            )  # fmt: skip
+            outcome["written"] = True
+        except ValidationError as exc:
+            outcome["refused"] = exc.message_dict
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reading)
+    with transaction.atomic():
+        Session.objects.select_for_update().get(pk=iv_session.pk)
+        thread.start()
+        with connection.cursor() as cursor:
+            for _ in range(200):  # until the reading waits on the session's row
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # (one a transaction)
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s",
+                    ["INSERT INTO%scheduling_vitalsigns%"],
+                )
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail("the reading never waited for the session's lock")
+        Session.objects.filter(pk=iv_session.pk).update(status=Session.Status.DISCHARGED)
+    thread.join(timeout=30)
+    assert outcome == {"refused": {"status": ["Vitals are not recorded for a discharged session."]}}
+    assert VitalSigns.objects.count() == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+@pytest.mark.django_db
+def test_a_statement_a_connection_runs_often_is_prepared_once():
+    """The settings turn prepared statements on (Django leaves them off): a query run a
+    few times is parsed and planned once for the connection, not on every request."""
+    for _ in range(6):
+        list(Clinic.objects.filter(slug="no-such-clinic"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "clinic_clinic"' in sql and '"slug" = $1' in sql for sql in prepared)
