@@ -23,6 +23,9 @@ admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
 
 router = DefaultRouter()
+# One URL per resource: no "/api/v1/vitals.json" twin of each route. Each request's URL
+# is matched against every route before its own, and the twins doubled that work.
+router.include_format_suffixes = False
 router.register("clinics", ClinicViewSet, basename="clinic")
 router.register("chairs", ChairViewSet, basename="chair")
 router.register("patients", PatientViewSet, basename="patient")

@@ -333,3 +333,12 @@ def test_a_field_with_a_mutable_default_is_a_whole_copy_per_serializer():
     assert one.fields["tags"].default == two.fields["tags"].default == []
     assert one.fields["tags"].default is not two.fields["tags"].default  # never shared
     assert one.fields["note"].parent is one and two.fields["note"].parent is two
+
+
+def test_each_resource_has_one_url_and_an_unknown_one_is_a_json_404(nurse):
+    """No format-suffix twins ("/vitals.json"): every request's URL is matched against
+    the routes before its own, and the twins doubled that work (clinic.urls)."""
+    assert nurse.get("/api/v1/vitals/").status_code == 200
+    twin = nurse.get("/api/v1/vitals.json")
+    assert twin.status_code == 404
+    assert twin.json()["code"] == "not_found"
