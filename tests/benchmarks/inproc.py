@@ -115,15 +115,28 @@ def explain() -> dict:
     for i, q in enumerate(chart_ctx.captured_queries):
         if "scheduling_vitalsigns" in q["sql"]:
             out[f"chart: vitals ({i + 1})"] = _explain(q["sql"])
-    nurse = session.clinic.memberships.filter(role="nurse").first().user_id
-    out["vitals insert"] = _explain(
-        "INSERT INTO scheduling_vitalsigns (session_id, timepoint, measured_at, systolic,"
-        " diastolic, heart_rate, spo2, recorded_by_id, recorded_at, amendment_reason)"
-        " VALUES (%s, 'after', now(), 120, 80, 70, 98, %s, now(), '')",
-        [session.pk, nurse],
-        rollback=True,
-    )
+    out["vitals insert"] = _explain(_vitals_write_sql(clinic), rollback=True)
     return out
+
+
+def _vitals_write_sql(clinic) -> str:
+    """The statement a vitals POST writes its reading with, as the code writes it (rolled
+    back): the one-statement INSERT ... SELECT of `vitals_record`."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling.models import Session
+    from scheduling.services import vitals_record
+
+    open_ = Session.objects.filter(clinic=clinic, status__in=["in_progress", "monitoring"])
+    nurse = clinic.memberships.filter(role="nurse").select_related("user").first().user
+    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        vitals_record(
+            session=Session(pk=open_.values_list("pk", flat=True).first()), by=nurse,
+            timepoint="after", systolic=120, diastolic=80, heart_rate=70, spo2=98,
+        )  # fmt: skip
+        transaction.set_rollback(True)
+    return next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith("INSERT"))
 
 
 HOT = [
