@@ -1,13 +1,14 @@
 """Reads for scheduling."""
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Max, Q, QuerySet
 
-from clinic.db import table
+from clinic.db import Columns, table
 from clinic.models import Chair, Clinic
 from clinic.selectors import chairs_active, clinic_calendar
 from patients.models import Patient
@@ -154,8 +155,10 @@ class DayBoard:
     sessions: list
 
 
-def _board_sql() -> tuple[str, str, str]:
-    """The board's three reads, from the models' own table names.
+@functools.cache
+def _board_sql(vendor: str) -> tuple[str, str, str]:
+    """The board's three reads (for the database `vendor` in use), from the models' own
+    table and column names.
 
     Plain SQL rather than querysets because the board is the busiest read: building and
     compiling the querysets cost as much as running them (README, Performance). Rows
@@ -184,10 +187,11 @@ def _board_sql() -> tuple[str, str, str]:
         f"WHERE s.clinic_id = %s AND s.starts_at >= %s AND s.starts_at < %s "
         f"ORDER BY s.starts_at, ch.name, s.id"
     )
-    latest = f"SELECT * FROM {vitals} WHERE id IN ({{}})"
+    # Columns named, never "*": a prepared "*" fails once a migration adds a column.
+    latest = f"SELECT {Columns(VitalSigns, 'v').sql} FROM {vitals} v WHERE v.id IN ({{}})"
     alerts = (
-        f"SELECT * FROM {alert} WHERE acknowledged_at IS NULL AND session_id IN ({{}}) "
-        f"ORDER BY raised_at, id"
+        f"SELECT {Columns(Alert, 'a').sql} FROM {alert} a "
+        f"WHERE a.acknowledged_at IS NULL AND a.session_id IN ({{}}) ORDER BY a.raised_at, a.id"
     )
     return sessions, latest, alerts
 
@@ -223,7 +227,7 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     tz = clinic.tz
     start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    sessions_sql, latest_sql, alerts_sql = _board_sql()
+    sessions_sql, latest_sql, alerts_sql = _board_sql(connection.vendor)
     # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
     sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
     patient_field, db = Session._meta.get_field("patient"), Session.objects.db

@@ -252,3 +252,29 @@ def test_every_documented_session_may_be_not_yet_answered(client, db):
                   if "patient_response" in c.get("properties", {})}  # fmt: skip
     assert {"Session", "BoardSession"} <= set(documented)
     assert all(v == {"", "confirmed", "cancelled"} for v in documented.values()), documented
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+@pytest.mark.django_db(transaction=True)
+def test_the_board_still_reads_after_a_migration_adds_a_column(world):
+    """The board's reads are prepared on a connection that runs them often: each names
+    its columns, since a prepared "SELECT *" fails ("cached plan must not change result
+    type") once another connection's migration adds a column to its table."""
+    import psycopg
+
+    first, day = board_day(world)
+    for _ in range(7):  # prepared on the sixth run
+        day_board(clinic=world.clinic, day=day)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    tables = [model._meta.db_table for model in (VitalSigns, Alert)]
+    with psycopg.connect(**params, autocommit=True) as migration:
+        for name in tables:
+            migration.execute(f"ALTER TABLE {name} ADD COLUMN added_later integer")
+        try:
+            board = day_board(clinic=world.clinic, day=day)
+        finally:
+            for name in tables:
+                migration.execute(f"ALTER TABLE {name} DROP COLUMN added_later")
+    (mine,) = [s for s in board.sessions if s.pk == first.pk]
+    assert mine.latest_vitals is not None and mine.open_alerts
