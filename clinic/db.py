@@ -61,9 +61,9 @@ class Columns:
 
 @functools.cache
 def _insert_plan(model, alias: str, vendor: str):
-    """The INSERT's target (table and columns), its fields, and whether the ORM must
-    write this model instead (a column the database computes or fills: generated, a
-    database default)."""
+    """The INSERT's target (table and columns), its RETURNING clause, its fields, and
+    whether the ORM must write this model instead (a column the database computes or
+    fills: generated, a database default)."""
     conn = connections[alias]
     pk = model._meta.pk
     fields = [f for f in model._meta.concrete_fields if f is not pk]
@@ -124,8 +124,9 @@ def insert(obj, using: str = "default") -> None:
 
 def insert_if(obj, source: str, params, using: str = "default") -> bool:
     """Write a new instance as `insert` does, only if the query `source` (its FROM and
-    WHERE clauses, with `params`; at most one row) finds a row: the test and the write
-    are one statement, atomic with or without a transaction. Returns whether it wrote.
+    WHERE clauses, with `params`) finds a row: the test and the write are one statement,
+    atomic with or without a transaction. One row at most, whatever `source` finds.
+    Returns whether it wrote.
 
     Nothing is written when the test fails, nor for an instance `insert` would hand to
     the ORM (which cannot write on a condition): the caller then writes it its own way."""
@@ -136,5 +137,7 @@ def insert_if(obj, source: str, params, using: str = "default") -> bool:
         return False
     marks = ", ".join(["%s"] * len(values))
     with conn.cursor() as cursor:
-        cursor.execute(f"{target} SELECT {marks} {source} {returning}", [*values, *params])
+        cursor.execute(
+            f"{target} SELECT {marks} {source} LIMIT 1 {returning}", [*values, *params]
+        )
         return _written(obj, cursor, using)

@@ -126,10 +126,10 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Prepared statements: parameters bound by the server, not pasted into the SQL, so a
-    # statement a connection runs often (psycopg prepares it on its fifth run) is parsed
+    # statement a connection runs often (psycopg prepares it on its sixth run) is parsed
     # and planned once, not on every request (README, Performance). Django leaves them
-    # off for poolers: DATABASE_PREPARED=0 for one in transaction mode (PgBouncer before
-    # 1.21), which cannot keep a connection's prepared statements.
+    # off for poolers: DATABASE_PREPARED=0 behind one in transaction mode that does not
+    # keep prepared statements (PgBouncer without max_prepared_statements).
     if env.bool("DATABASE_PREPARED", default=True):
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             server_side_binding=True, prepare_threshold=5

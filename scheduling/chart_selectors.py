@@ -65,24 +65,28 @@ class VitalsFindings:
 
 @dataclass(frozen=True)
 class ThresholdRule:
-    """A reading is past one of its clinic's thresholds when `value` `past` `limit`
-    holds: the reading's field, a comparison (">=", ">" or "<"), the clinic's field. A
-    caution applies to pre-dose readings only and is not an in-session alert."""
+    """A reading is past one of its clinic's thresholds when `value` `op` `limit` holds:
+    the reading's field, a comparison (">=", ">" or "<"), the clinic's field. A caution
+    applies to pre-dose readings only and is not an in-session alert."""
 
     value: str
-    past: str
+    op: str
     limit: str
     message: str
     caution: bool = False
 
+    def __post_init__(self):
+        if self.op not in _OPS:  # (also written into SQL: services.chart)
+            raise ValueError(f"Unknown comparison {self.op!r}.")
+
     def holds(self, clinic: Clinic, vitals: VitalSigns) -> bool:
-        return _PAST[self.past](getattr(vitals, self.value), getattr(clinic, self.limit))
+        return _OPS[self.op](getattr(vitals, self.value), getattr(clinic, self.limit))
 
 
-_PAST = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
+_OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
 
 # CLINICAL.md section 4. The one statement of these rules: vitals_findings applies them,
-# and the chart's quick write (services.chart) asks the database the same questions.
+# and the chart's one-statement write (services.chart) asks the database the same.
 THRESHOLD_RULES = (
     ThresholdRule("systolic", ">=", "alert_systolic_at", "Systolic {v} mmHg is at or above {t}."),
     ThresholdRule(

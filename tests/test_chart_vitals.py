@@ -139,7 +139,7 @@ def test_the_one_statement_write_and_the_thresholds_agree(dosing, staff):
     alert or caution: the database is asked the rules vitals_findings applies, at each
     edge of each of this clinic's own thresholds, before and during the dose."""
     from scheduling.chart_selectors import THRESHOLD_RULES, vitals_findings
-    from scheduling.services.chart import _written_quietly
+    from scheduling.services.chart import _write_unremarkable
 
     clinic = dosing.clinic
     clinic.alert_systolic_at, clinic.caution_systolic_above = 170, 135
@@ -154,7 +154,7 @@ def test_the_one_statement_write_and_the_thresholds_agree(dosing, staff):
                     measured_at=DOSE, recorded_at=DOSE, **{**NORMAL_VITALS, field: value},
                 )  # fmt: skip
                 quiet = vitals_findings(clinic=clinic, vitals=reading).kind is None
-                assert _written_quietly(reading, by=nurse) is quiet, (timepoint, field, value)
+                assert _write_unremarkable(reading, by=nurse) is quiet, (timepoint, field, value)
                 assert (reading.pk is not None) is quiet
                 tried += 1
     assert tried == 2 * 3 * len(THRESHOLD_RULES)
@@ -167,7 +167,7 @@ def test_the_one_statement_write_refuses_whom_the_lock_refuses(dosing, staff, ot
     from django.contrib.auth import get_user_model
 
     from clinic.services import staff_membership_add
-    from scheduling.services.chart import _written_quietly
+    from scheduling.services.chart import _write_unremarkable
 
     outsider = get_user_model().objects.create_user(username="elsewhere", password="pw-x")
     staff_membership_add(user=outsider, clinic=other_clinic, role="nurse")
@@ -179,12 +179,46 @@ def test_the_one_statement_write_refuses_whom_the_lock_refuses(dosing, staff, ot
         )  # fmt: skip
 
     before = VitalSigns.objects.count()
-    assert not _written_quietly(reading(outsider), by=outsider)
-    assert not _written_quietly(reading(staff["front_desk"]), by=staff["front_desk"])
+    assert not _write_unremarkable(reading(outsider), by=outsider)
+    assert not _write_unremarkable(reading(staff["front_desk"]), by=staff["front_desk"])
     Session.objects.filter(pk=dosing.pk).update(status=S.DISCHARGED)
-    assert not _written_quietly(reading(staff["nurse"]), by=staff["nurse"])
+    assert not _write_unremarkable(reading(staff["nurse"]), by=staff["nurse"])
     with pytest.raises(ValidationError, match="discharged"):
         record(dosing, staff["nurse"])
+    assert VitalSigns.objects.count() == before
+
+
+def test_a_reading_past_several_thresholds_says_each_in_order(dosing, staff):
+    """The alert's whole message, word for word (CLINICAL.md section 4): in-session
+    alerts first, then the pre-dose cautions."""
+    vitals = record(
+        dosing, staff["nurse"], timepoint=T.PRE_DOSE, systolic=185, diastolic=95, heart_rate=45
+    )
+    alert = Alert.objects.get(vitals=vitals)
+    assert alert.kind == Alert.Kind.VITALS_THRESHOLD
+    assert alert.message == (
+        "Systolic 185 mmHg is at or above 180. Heart rate 45/min is below 50. "
+        "Pre-dose systolic 185 mmHg is above 140: consider delaying. "
+        "Pre-dose diastolic 95 mmHg is above 90: consider delaying."
+    )
+
+
+def test_a_superuser_with_no_clinic_records_in_one_statement(dosing, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser(username="root", password="pw-x")
+    with django_assert_num_queries(1):
+        vitals = record(dosing, admin)
+    assert VitalSigns.objects.get(pk=vitals.pk).recorded_by_id == admin.pk
+
+
+def test_nobody_and_an_anonymous_user_are_refused_before_anything(dosing):
+    from django.contrib.auth.models import AnonymousUser
+
+    before = VitalSigns.objects.count()
+    for nobody in (None, AnonymousUser()):
+        with pytest.raises(PermissionDenied):
+            record(dosing, nobody, systolic=400)  # refused as a caller, not for the value
     assert VitalSigns.objects.count() == before
 
 

@@ -180,6 +180,11 @@ def test_insert_if_writes_only_when_its_source_finds_a_row(iv_session, staff):
     assert missing.pk is None and missing._state.adding
     assert list(VitalSigns.objects.values_list("pk", "timepoint")) == [(found.pk, "pre_dose")]
 
+    many = f"FROM {table(Session)} s WHERE s.course_id = %s"  # the course's 8 sessions
+    assert Session.objects.filter(course_id=iv_session.course_id).count() > 1
+    assert insert_if(_reading(iv_session, staff["nurse"]), many, [iv_session.course_id])
+    assert VitalSigns.objects.count() == 2  # one row, whatever the source finds
+
 
 def test_insert_if_writes_nothing_the_orm_would_have_to_write(iv_session, staff):
     """A model insert() hands to the ORM cannot be written on a condition: nothing is
@@ -251,7 +256,11 @@ def test_a_reading_waits_for_a_discharge_in_progress_and_is_then_refused(iv_sess
     assert VitalSigns.objects.count() == before
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements")
+@pytest.mark.skipif(
+    connection.vendor != "postgresql"
+    or "prepare_threshold" not in connection.settings_dict["OPTIONS"],
+    reason="PostgreSQL's prepared statements, on unless DATABASE_PREPARED=0",
+)
 @pytest.mark.django_db
 def test_a_statement_a_connection_runs_often_is_prepared_once():
     """The settings turn prepared statements on (Django leaves them off): a query run a

@@ -1,8 +1,9 @@
 """Writes for the session chart: check-in, waivers, dose, vitals, side effects, alerts,
 questionnaires, discharge and the REMS report.
 
-Every function checks its rules before it writes and runs in one transaction, so a
-refusal (a ValidationError naming the field and the rule) leaves nothing behind.
+Every function checks its rules before it writes and writes in one transaction (the
+common vitals reading: in one statement), so a refusal (a ValidationError naming the
+field and the rule) leaves nothing behind.
 Vitals and side effects are append-only: a correction is a new row amending the old.
 Logs carry ids only.
 """
@@ -65,9 +66,18 @@ def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str
         raise _refuse(roles, doing)
 
 
+def _role_test(by: AbstractBaseUser, roles) -> tuple[int, list]:
+    """How many roles the WHERE clause's role test (`_may`) asks about, and its
+    parameters: none for a superuser, who may write any session."""
+    if getattr(by, "is_superuser", False):
+        return 0, []
+    roles = list(roles)
+    return len(roles), [by.pk, *roles]
+
+
 def _may(roles: int) -> str:
     """The WHERE clause's test (with `roles` > 0) that the user (a parameter) holds one
-    of that many roles (parameters) at the session's clinic."""
+    of that many roles (parameters) at the session's clinic: see `_role_test`."""
     if not roles:
         return ""
     marks = ", ".join(["%s"] * roles)
@@ -83,16 +93,14 @@ def _lock_clause() -> str:
     return " FOR UPDATE OF s" if connection.features.has_select_for_update else ""
 
 
-def _join(index: int, name: str) -> tuple[str, Columns]:
-    """The session's relation `name` joined as r{index}, and the Columns reading it."""
+def _join(index: int, name: str) -> str:
+    """The session's relation `name` joined as r{index}."""
     q = connection.ops.quote_name
     field = Session._meta.get_field(name)
-    other = Columns(field.related_model, f"r{index}")
-    join = (
-        f" LEFT JOIN {table(other.model)} r{index} "
+    return (
+        f" LEFT JOIN {table(field.related_model)} r{index} "
         f"ON r{index}.{q(field.target_field.column)} = s.{q(field.column)}"
     )
-    return join, other
 
 
 @functools.cache
@@ -105,11 +113,12 @@ def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
     began, should it wait for the lock).
 
     Returns the SQL and the Columns reading each model from its row."""
-    columns, joins = [Columns(Session, "s")], []
-    for i, name in enumerate(related):
-        join, other = _join(i, name)
-        joins.append(join)
-        columns.append(other)
+    columns = [Columns(Session, "s")]
+    columns += [
+        Columns(Session._meta.get_field(name).related_model, f"r{i}")
+        for i, name in enumerate(related)
+    ]
+    joins = [_join(i, name) for i, name in enumerate(related)]
     select = ", ".join(c.sql for c in columns)
     sql = (
         f"SELECT {select} FROM {table(Session)} s{''.join(joins)} "
@@ -140,10 +149,9 @@ def _locked(
     its role check cost several times more to build than to run (README, Performance)."""
     if by is None:
         raise _refuse(roles, doing)
-    roles = list(roles)
-    superuser = getattr(by, "is_superuser", False)
-    sql, columns = _lock_plan(connection.vendor, 0 if superuser else len(roles), tuple(related))
-    params = [session.pk] if superuser else [session.pk, by.pk, *roles]
+    count, who = _role_test(by, roles)
+    sql, columns = _lock_plan(connection.vendor, count, tuple(related))
+    params = [session.pk, *who]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -565,6 +573,8 @@ def vitals_record(
     written in one statement that proves all of that as it writes; any other reading,
     or one that statement does not write, takes the whole way, locked, in a transaction,
     which writes it with its alert or refuses it by name."""
+    if by is None or not by.is_authenticated:
+        raise _refuse(CARE, _RECORD_VITALS)
     now = now or timezone.now()
     measured_at = measured_at or now
     if timepoint not in VitalSigns.Timepoint.values:
@@ -596,54 +606,56 @@ def vitals_record(
         amendment_reason=amendment_reason.strip() if amends else "",
         **values,
     )
-    if amends is None and by is not None and _written_quietly(vitals, by=by):
-        # Nothing corrects a reading just written: say so, or showing it asks the database.
-        VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
-        return vitals
-    return _vitals_locked(vitals, by=by, amendment_reason=amendment_reason, refuse_as=refuse_as)
+    if amends is not None or not _write_unremarkable(vitals, by=by):
+        _vitals_locked(vitals, by=by, amendment_reason=amendment_reason, refuse_as=refuse_as)
+    # Nothing corrects a reading just written: say so, or showing it asks the database.
+    VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
+    return vitals
+
+
+_RECORD_VITALS = "record vitals"
 
 
 @functools.cache
-def _quiet_plan(vendor: str, roles: int, timepoint: str):
-    """The FROM and WHERE of `_written_quietly` for the `vendor` in use, and the
+def _unremarkable_plan(vendor: str, roles: int, timepoint: str):
+    """The FROM and WHERE of `_write_unremarkable` for the `vendor` in use, a role test
+    of `roles` roles (`_role_test`) and a reading taken at `timepoint`; and the
     threshold rules it tests, in the order of their parameters."""
-    join, _ = _join(0, "clinic")
     q = connection.ops.quote_name
     rules = threshold_rules(timepoint)
-    quiet = "".join(
-        f" AND NOT (%s {rule.past} r0.{q(Clinic._meta.get_field(rule.limit).column)})"
+    unremarkable = "".join(
+        f" AND NOT (%s {rule.op} r0.{q(Clinic._meta.get_field(rule.limit).column)})"
         for rule in rules
     )
     charting = ", ".join(["%s"] * len(CHARTING))
     source = (
-        f"FROM {table(Session)} s{join} WHERE s.id = %s{_may(roles)} "
-        f"AND s.status IN ({charting}){quiet}{_lock_clause()}"
+        f"FROM {table(Session)} s{_join(0, 'clinic')} WHERE s.id = %s{_may(roles)} "
+        f"AND s.status IN ({charting}){unremarkable}{_lock_clause()}"
     )
     return source, rules
 
 
-def _written_quietly(vitals: VitalSigns, *, by: AbstractBaseUser) -> bool:
+def _write_unremarkable(vitals: VitalSigns, *, by: AbstractBaseUser) -> bool:
     """Writes a new reading in one statement (no transaction needed) if, as the
     statement runs, its session is open for charting, `by` may chart it (as `_locked`
     tests) and the reading is past none of the clinic's thresholds (the rules
     `vitals_findings` applies, THRESHOLD_RULES); the session's row is locked for the
     statement, as `_locked` locks it. Returns whether it wrote: if not, nothing is
-    written, and `_vitals_locked` finds out why.
+    written, and `_vitals_locked` finds out why (a reading that raises an alert costs
+    this one statement more than before).
 
     The chart's busiest write, in one round trip to the database instead of four (the
     transaction's two, the lock, the INSERT): README, Performance."""
-    superuser = getattr(by, "is_superuser", False)
-    roles = () if superuser else CARE
-    source, rules = _quiet_plan(connection.vendor, len(roles), vitals.timepoint)
-    who = [by.pk, *roles] if roles else []
+    count, who = _role_test(by, CARE)
+    source, rules = _unremarkable_plan(connection.vendor, count, vitals.timepoint)
     params = [vitals.session_id, *who, *CHARTING, *(getattr(vitals, r.value) for r in rules)]
     return insert_if(vitals, source, params)
 
 
 @transaction.atomic
 def _vitals_locked(
-    vitals: VitalSigns, *, by: AbstractBaseUser | None, amendment_reason: str, refuse_as: str
-) -> VitalSigns:
+    vitals: VitalSigns, *, by: AbstractBaseUser, amendment_reason: str, refuse_as: str
+) -> None:
     """The whole way for a reading (checked already): the session locked, its status and
     any correction checked, the reading written with its alert if it raises one."""
     # The busiest write of the chart: only the clinic (its thresholds) is read.
@@ -651,7 +663,7 @@ def _vitals_locked(
         vitals.session,
         by=by,
         roles=CARE,
-        doing="record vitals",
+        doing=_RECORD_VITALS,
         related=("clinic",),
         refuse_as=refuse_as,
     )
@@ -664,7 +676,6 @@ def _vitals_locked(
         _amendable(vitals.amends, session, VitalSigns, amendment_reason)
     vitals.session = session
     insert(vitals)  # one plain INSERT, as save() writes it
-    VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
     findings = vitals_findings(clinic=session.clinic, vitals=vitals)
     if findings.kind:
         alert = Alert.objects.create(
@@ -677,7 +688,6 @@ def _vitals_locked(
             raised_at=vitals.recorded_at,
         )
         logger.warning("alert %s: %s at session %s", alert.id, findings.kind, session.id)
-    return vitals
 
 
 def _amendable(original, session: Session, model, reason: str) -> None:
