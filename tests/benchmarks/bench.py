@@ -14,7 +14,8 @@
    - course generation and booking throughput (the services, called in process);
    - the Celery no-op task rate; reminder dispatch read from bench_reminders.json;
    - peak RSS of a gunicorn worker and of a Celery worker, sampled from /proc.
-3. EXPLAIN (ANALYZE, BUFFERS) of the hot queries (from the code, not hand-written).
+3. EXPLAIN (ANALYZE, BUFFERS) of the hot queries (from the code, not hand-written), with
+   their values and as the generic plan a prepared statement may switch to.
 4. A table on stdout, the plans, and test-artifacts/bench.json.
 
 Every request loop is bounded in count and time, and only 127.0.0.1 is ever contacted.
@@ -396,6 +397,7 @@ def targets(r: dict) -> dict:
 def plans(r: dict) -> None:
     for name, p in r.get("explain", {}).items():
         print(f"\n--- EXPLAIN (ANALYZE, BUFFERS): {name} ---\n{p['plan']}")
+        print(f"\n--- the same, generic plan (a prepared statement's) ---\n{p['generic_plan']}")
 
 
 def table(r: dict) -> None:

@@ -10,6 +10,7 @@
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 
@@ -66,17 +67,60 @@ def setup() -> dict:
     }  # fmt: skip
 
 
-def _explain(sql: str, params=None, *, rollback: bool = False) -> dict:
+def _explain(sql: str, params, *, rollback: bool = False) -> dict:
+    """The plan for these values (a custom plan: what the first runs of a prepared
+    statement get) and the generic plan PostgreSQL may switch a prepared statement to
+    from its sixth run on (forced here): both must stay off sequential scans."""
     from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + connection.ops.compose_sql(sql, params))
         plan = "\n".join(row[0] for row in cursor.fetchall())
-        if rollback:
-            transaction.set_rollback(True)
+        transaction.set_rollback(True)  # (a write's row)
+    with transaction.atomic(), connection.cursor() as cursor:
+        numbered, n = _numbered(sql)
+        cursor.execute(f"PREPARE bench_generic AS {numbered}")
+        try:
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            args = connection.ops.compose_sql(", ".join(["%s"] * n), params) if n else ""
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic({args})")
+            generic = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE bench_generic")
+        transaction.set_rollback(True)
+    return {
+        "sql": connection.ops.compose_sql(sql, params), "plan": plan,
+        "execution_ms": _execution_ms(plan), "generic_plan": generic,
+        "generic_execution_ms": _execution_ms(generic),
+        "seq_scans": _seq_scans(plan) + _seq_scans(generic),
+    }  # fmt: skip
+
+
+def _execution_ms(plan: str) -> float | None:
     last = [line for line in plan.splitlines() if "Execution Time" in line]
-    ms = float(last[0].split(":")[1].split()[0]) if last else None
-    return {"sql": sql, "plan": plan, "execution_ms": ms, "seq_scans": _seq_scans(plan)}
+    return float(last[0].split(":")[1].split()[0]) if last else None
+
+
+def _numbered(sql: str) -> tuple[str, int]:
+    """Django's "%s" placeholders as PostgreSQL's $1, $2... ("%%" is a literal "%")."""
+    count = 0
+
+    def number(match):
+        nonlocal count
+        if match.group() == "%%":
+            return "%"
+        count += 1
+        return f"${count}"
+
+    return re.sub(r"%%|%s", number, sql), count
+
+
+class _Captured(list):
+    """Each statement run, with its parameters (a connection's execute wrapper)."""
+
+    def __call__(self, execute, sql, params, many, context):
+        self.append((sql, params))
+        return execute(sql, params, many, context)
 
 
 BIG = ("scheduling_session", "scheduling_vitalsigns", "scheduling_alert", "patients_patient")
@@ -93,50 +137,49 @@ def _seq_scans(plan: str) -> list[str]:
 
 def explain() -> dict:
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from scheduling.chart_selectors import session_chart
     from scheduling.models import Session
     from scheduling.selectors import day_board
 
     clinic, day = _clinic_and_day()
-    with CaptureQueriesContext(connection) as board_ctx:
+    board_queries, chart_queries = _Captured(), _Captured()
+    with connection.execute_wrapper(board_queries):
         board = day_board(clinic=clinic, day=day)
     charted = next(s for s in board.sessions if s.status in ("discharged", "monitoring"))
     session = Session.objects.select_related("clinic", "course__protocol", "patient").get(
         pk=charted.pk
     )
-    with CaptureQueriesContext(connection) as chart_ctx:
+    with connection.execute_wrapper(chart_queries):
         session_chart(session=session)
     out = {}
-    for i, q in enumerate(board_ctx.captured_queries):
-        name = "day board: " + _name(q["sql"])
-        out[f"{name} ({i + 1})"] = _explain(q["sql"])
-    for i, q in enumerate(chart_ctx.captured_queries):
-        if "scheduling_vitalsigns" in q["sql"]:
-            out[f"chart: vitals ({i + 1})"] = _explain(q["sql"])
-    out["vitals insert"] = _explain(_vitals_write_sql(clinic), rollback=True)
+    for i, (sql, params) in enumerate(board_queries):
+        out[f"day board: {_name(sql)} ({i + 1})"] = _explain(sql, params)
+    for i, (sql, params) in enumerate(chart_queries):
+        if "scheduling_vitalsigns" in sql:
+            out[f"chart: vitals ({i + 1})"] = _explain(sql, params)
+    out["vitals insert"] = _explain(*_vitals_write(clinic))
     return out
 
 
-def _vitals_write_sql(clinic) -> str:
+def _vitals_write(clinic) -> tuple[str, list]:
     """The statement a vitals POST writes its reading with, as the code writes it (rolled
-    back): the one-statement INSERT ... SELECT of `vitals_record`."""
+    back), and its parameters: the one-statement INSERT ... SELECT of `vitals_record`."""
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
 
     from scheduling.models import Session
     from scheduling.services import vitals_record
 
     open_ = Session.objects.filter(clinic=clinic, status__in=["in_progress", "monitoring"])
     nurse = clinic.memberships.filter(role="nurse").select_related("user").first().user
-    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+    queries = _Captured()
+    with transaction.atomic(), connection.execute_wrapper(queries):
         vitals_record(
             session=Session(pk=open_.values_list("pk", flat=True).first()), by=nurse,
             timepoint="after", systolic=120, diastolic=80, heart_rate=70, spo2=98,
         )  # fmt: skip
         transaction.set_rollback(True)
-    return next(q["sql"] for q in ctx.captured_queries if q["sql"].startswith("INSERT"))
+    return next((sql, params) for sql, params in queries if sql.startswith("INSERT"))
 
 
 HOT = [
