@@ -137,7 +137,5 @@ def insert_if(obj, source: str, params, using: str = "default") -> bool:
         return False
     marks = ", ".join(["%s"] * len(values))
     with conn.cursor() as cursor:
-        cursor.execute(
-            f"{target} SELECT {marks} {source} LIMIT 1 {returning}", [*values, *params]
-        )
+        cursor.execute(f"{target} SELECT {marks} {source} LIMIT 1 {returning}", [*values, *params])
         return _written(obj, cursor, using)

@@ -658,7 +658,7 @@ def _vitals_locked(
 ) -> None:
     """The whole way for a reading (checked already): the session locked, its status and
     any correction checked, the reading written with its alert if it raises one."""
-    # The busiest write of the chart: only the clinic (its thresholds) is read.
+    # Only the clinic (its thresholds) is read with the session.
     session = _locked(
         vitals.session,
         by=by,
