@@ -73,10 +73,13 @@ def _insert_plan(model, alias: str, vendor: str):
     return target, f"RETURNING {q(pk.column)}", fields, orm_only
 
 
-def _plain_values(obj, conn, fields, orm_only: bool) -> list | None:
-    """`obj`'s values prepared for a plain INSERT as save() prepares them, or None when
-    only the ORM may write it (see `insert`)."""
+def _plain_insert(obj, using: str):
+    """The connection, the INSERT's target and RETURNING clause, and `obj`'s values
+    prepared as save() prepares them, or None for values when only the ORM may write it
+    (see `insert`)."""
+    conn = connections[using]
     model = type(obj)
+    target, returning, fields, orm_only = _insert_plan(model, using, conn.vendor)
     if (
         orm_only
         or obj.pk is not None
@@ -86,12 +89,13 @@ def _plain_values(obj, conn, fields, orm_only: bool) -> list | None:
         or pre_save.has_listeners(model)
         or post_save.has_listeners(model)
     ):
-        return None
+        return conn, target, returning, None
     obj._prepare_related_fields_for_save(operation_name="save")
     raw = [f.pre_save(obj, True) for f in fields]
     if any(hasattr(value, "resolve_expression") for value in raw):
-        return None
-    return [f.get_db_prep_save(v, connection=conn) for f, v in zip(fields, raw, strict=True)]
+        return conn, target, returning, None
+    values = [f.get_db_prep_save(v, connection=conn) for f, v in zip(fields, raw, strict=True)]
+    return conn, target, returning, values
 
 
 def _written(obj, cursor, using: str) -> bool:
@@ -110,9 +114,7 @@ def insert(obj, using: str = "default") -> None:
     an automatic key, no `save` of its own, no save signal listening (no history, no
     receiver) and no column the database fills, and for plain values (no expression);
     anything else is saved by the ORM."""
-    conn = connections[using]
-    target, returning, fields, orm_only = _insert_plan(type(obj), using, conn.vendor)
-    values = _plain_values(obj, conn, fields, orm_only)
+    conn, target, returning, values = _plain_insert(obj, using)
     if values is None:
         obj.save(force_insert=True, using=using)
         return
@@ -130,9 +132,7 @@ def insert_if(obj, source: str, params, using: str = "default") -> bool:
 
     Nothing is written when the test fails, nor for an instance `insert` would hand to
     the ORM (which cannot write on a condition): the caller then writes it its own way."""
-    conn = connections[using]
-    target, returning, fields, orm_only = _insert_plan(type(obj), using, conn.vendor)
-    values = _plain_values(obj, conn, fields, orm_only)
+    conn, target, returning, values = _plain_insert(obj, using)
     if values is None:
         return False
     marks = ", ".join(["%s"] * len(values))
