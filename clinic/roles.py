@@ -2,7 +2,8 @@
 
 Synced after every migrate, so a new model's permissions reach the roles with the
 migration that adds it. A user's role at a clinic is a StaffMembership; the group
-gives the matching Django permissions.
+gives the matching Django permissions; the admin checks the same table per clinic
+(clinic/admin_scope.py), so a role at one clinic grants nothing at another.
 """
 
 from django.apps import apps as global_apps
@@ -38,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "clinic.chair": (_VIEW,),
         "patients.patient": (_VIEW, "add", "change"),
         "patients.screening": (_VIEW,),
+        "patients.screeninganswer": (_VIEW,),
         "scheduling.protocol": (_VIEW,),
         "scheduling.protocolphase": (_VIEW,),
         "scheduling.course": (_VIEW, "add", "change"),
@@ -70,7 +72,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "clinic.clinic": (_VIEW,),
         "clinic.chair": (_VIEW,),
         "patients.patient": (_VIEW, "change"),
-        "patients.contraindication": (_VIEW, "add", "change"),
+        # The checklist is every clinic's: a superuser edits it.
+        "patients.contraindication": (_VIEW,),
         "patients.screening": (_VIEW, "add"),
         "patients.screeninganswer": (_VIEW,),
         "patients.screeningsignoff": (_VIEW, "add"),
@@ -122,4 +125,4 @@ def sync_role_groups(sender=None, apps=global_apps, **kwargs) -> None:
                     codename__in=[f"{a}_{model}" for a in actions],
                 )
             ]
-        group.permissions.add(*wanted)
+        group.permissions.set(wanted)  # a permission taken out of the table is taken back

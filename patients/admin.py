@@ -3,10 +3,9 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.admin_scope import ScopedAdmin, ScopedHistoryAdmin, ScopedInline, in_clinics
 from clinic.forms import errors_onto
-from clinic.selectors import for_staff
 
 from . import services
 from .models import (
@@ -21,7 +20,7 @@ from .services import record_access_log, reminder_settings_touched
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(ScopedHistoryAdmin):
     list_display = ["mrn", "last_name", "first_name", "birth_date", "clinic"]
     list_filter = ["clinic"]
     search_fields = ["mrn", "last_name", "first_name", "email"]
@@ -42,8 +41,10 @@ class PatientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RecordAccess)
-class RecordAccessAdmin(admin.ModelAdmin):
+class RecordAccessAdmin(ScopedAdmin):
     """The read log: who opened which patient's record. Read-only."""
+
+    clinic_path = "patient__clinic"
 
     list_display = ["accessed_at", "user", "patient", "action"]
     list_filter = ["action"]
@@ -62,6 +63,9 @@ class RecordAccessAdmin(admin.ModelAdmin):
 
 @admin.register(Contraindication)
 class ContraindicationAdmin(admin.ModelAdmin):
+    """The checklist is shared by every clinic: any staff may read it, and only a superuser
+    changes it (a clinic's clinician editing it would change every other clinic's)."""
+
     list_display = ["name", "kind", "order", "is_active", "code"]
     list_display_links = ["name"]
     list_editable = ["order"]
@@ -109,7 +113,7 @@ def screening_record_form(items: list[Contraindication]) -> type[ScreeningRecord
     return type("ScreeningRecordForm", (ScreeningRecordForm,), attrs)
 
 
-class ScreeningAnswerInline(admin.TabularInline):
+class ScreeningAnswerInline(ScopedInline, admin.TabularInline):
     model = ScreeningAnswer
     fields = ["contraindication", "kind", "present", "note", "sign_off_status"]
     readonly_fields = fields
@@ -126,10 +130,6 @@ class ScreeningAnswerInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_view_permission(self, request, obj=None):
-        # Answers are part of the screening: whoever may see it sees them.
-        return request.user.has_perm("patients.view_screening")
 
     @admin.display(description="kind")
     def kind(self, answer: ScreeningAnswer) -> str:
@@ -155,7 +155,8 @@ class ScreeningAnswerInline(admin.TabularInline):
 
 
 @admin.register(Screening)
-class ScreeningAdmin(admin.ModelAdmin):
+class ScreeningAdmin(ScopedAdmin):
+    clinic_path = "patient__clinic"
     list_display = ["id", "screened_at", "patient", "screened_by"]
     list_filter = ["patient__clinic"]
     list_select_related = ["patient", "screened_by"]
@@ -163,11 +164,6 @@ class ScreeningAdmin(admin.ModelAdmin):
     date_hierarchy = "screened_at"
     readonly_fields = ["patient", "screened_at", "screened_by", "notes"]
     inlines = [ScreeningAnswerInline]
-
-    def get_queryset(self, request):
-        return for_staff(
-            super().get_queryset(request), user=request.user, clinic_path="patient__clinic"
-        )
 
     def get_inline_instances(self, request, obj=None):
         # On add, the checklist is part of the form itself.
@@ -191,13 +187,6 @@ class ScreeningAdmin(admin.ModelAdmin):
             return super().get_fieldsets(request, obj)
         rows = [(f"item_{item.id}", f"note_{item.id}") for item in self._checklist(request)]
         return [(None, {"fields": ["patient", "notes"]}), ("Checklist", {"fields": rows})]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "patient":
-            kwargs["queryset"] = for_staff(
-                Patient.objects.all(), user=request.user, clinic_path="clinic"
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_change_permission(self, request, obj=None):
         return False  # a correction is a new screening
@@ -254,7 +243,8 @@ class AnswerChoiceField(forms.ModelChoiceField):
 
 
 @admin.register(ScreeningSignOff)
-class ScreeningSignOffAdmin(admin.ModelAdmin):
+class ScreeningSignOffAdmin(ScopedAdmin):
+    clinic_path = "answer__screening__patient__clinic"
     list_display = ["signed_at", "patient", "contraindication", "clinician"]
     list_select_related = [
         "answer__screening__patient",
@@ -264,13 +254,6 @@ class ScreeningSignOffAdmin(admin.ModelAdmin):
     list_filter = ["answer__screening__patient__clinic"]
     search_fields = ["answer__screening__patient__mrn", "answer__screening__patient__last_name"]
     readonly_fields = ["answer", "clinician", "reason", "signed_at"]
-
-    def get_queryset(self, request):
-        return for_staff(
-            super().get_queryset(request),
-            user=request.user,
-            clinic_path="answer__screening__patient__clinic",
-        )
 
     @admin.display(description="patient")
     def patient(self, sign_off: ScreeningSignOff) -> Patient:
@@ -298,9 +281,8 @@ class ScreeningSignOffAdmin(admin.ModelAdmin):
                 contraindication__kind=Contraindication.Kind.RELATIVE,
                 sign_off__isnull=True,
             ).select_related("screening__patient", "contraindication")
-            kwargs["queryset"] = for_staff(
-                answers, user=request.user, clinic_path="screening__patient__clinic"
-            )
+            clinics = self.clinic_ids(request, "add")
+            kwargs["queryset"] = answers.filter(in_clinics("screening__patient__clinic", clinics))
             kwargs["form_class"] = AnswerChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

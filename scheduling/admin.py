@@ -4,8 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.admin_scope import ScopedAdmin, ScopedHistoryAdmin, ScopedInline
 from clinic.forms import errors_onto
 from clinic.models import Chair, Weekday
 
@@ -43,14 +43,15 @@ class PhaseFormSet(BaseInlineFormSet):
             raise ValidationError(exc.messages) from exc
 
 
-class ProtocolPhaseInline(admin.TabularInline):
+class ProtocolPhaseInline(ScopedInline, admin.TabularInline):
     model = ProtocolPhase
     formset = PhaseFormSet
     extra = 0
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(SimpleHistoryAdmin):
+class ProtocolAdmin(ScopedHistoryAdmin):
+    shared_rows = True  # built-in protocols: every clinic's to use, a superuser's to change
     list_display = ["name", "drug", "route", "clinic", "is_active"]
     list_filter = ["drug", "route", "is_active", "clinic"]
     search_fields = ["name", "code"]
@@ -86,7 +87,7 @@ class CourseStartForm(forms.ModelForm):
         return data
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(ScopedInline, admin.TabularInline):
     model = Session
     fields = ["number", "phase", "starts_at", "ends_at", "chair", "status"]
     readonly_fields = fields
@@ -99,7 +100,7 @@ class SessionInline(admin.TabularInline):
 
 
 @admin.register(Course)
-class CourseAdmin(SimpleHistoryAdmin):
+class CourseAdmin(ScopedHistoryAdmin):
     list_display = ["id", "patient", "protocol", "start_date", "status", "clinic"]
     list_filter = ["status", "clinic", "protocol"]
     search_fields = ["patient__mrn", "patient__last_name"]
@@ -142,7 +143,7 @@ class CourseAdmin(SimpleHistoryAdmin):
         messages.info(request, f"{course.sessions.count()} sessions booked.")
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(ScopedInline, admin.TabularInline):
     model = SessionStatusChange
     fields = ["changed_at", "from_status", "to_status", "changed_by", "note"]
     readonly_fields = fields
@@ -261,7 +262,7 @@ class SessionBookForm(forms.ModelForm):
 
 
 @admin.register(Session)
-class SessionAdmin(SimpleHistoryAdmin):
+class SessionAdmin(ScopedHistoryAdmin):
     list_display = [
         "id", "local_start", "patient", "chair", "number", "status", "patient_response", "clinic",
     ]  # fmt: skip
@@ -289,6 +290,8 @@ class SessionAdmin(SimpleHistoryAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["course", "date", "time", "chair"]
+        if not self.has_change_permission(request, obj):
+            return [*self.readonly_fields, "chart"]  # view only: no operations to offer
         return [
             *self.readonly_fields,
             "chart",
@@ -302,7 +305,8 @@ class SessionAdmin(SimpleHistoryAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = SessionActionForm if obj else SessionBookForm
-        kwargs["fields"] = None
+        if obj is None or self.has_change_permission(request, obj):
+            kwargs["fields"] = None  # the form's own fields, not the model's
         form = super().get_form(request, obj, **kwargs)
 
         class WithUser(form):
@@ -322,16 +326,6 @@ class SessionAdmin(SimpleHistoryAdmin):
 
 
 # --- Reminders and staff notices -------------------------------------------------------------
-
-
-class ClinicScopedAdmin(admin.ModelAdmin):
-    """Staff see the rows of the clinics they work at."""
-
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(clinic__in=selectors.clinics_for_user(user=request.user))
 
 
 @admin.display(description="Reminders")
@@ -369,7 +363,7 @@ SessionAdmin.readonly_fields = [*SessionAdmin.readonly_fields, "session_reminder
 
 
 @admin.register(Reminder)
-class ReminderAdmin(ClinicScopedAdmin):
+class ReminderAdmin(ScopedAdmin):
     """The outbox, read-only: what was planned, sent, skipped (and why) or failed."""
 
     list_display = [
@@ -396,7 +390,7 @@ class ReminderAdmin(ClinicScopedAdmin):
 
 
 @admin.register(StaffNotice)
-class StaffNoticeAdmin(ClinicScopedAdmin):
+class StaffNoticeAdmin(ScopedAdmin):
     list_display = ["created_at", "kind", "message", "session", "course", "due_on", "resolved_at"]
     list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "clinic"]
     list_select_related = ["session", "course"]
@@ -410,7 +404,8 @@ class StaffNoticeAdmin(ClinicScopedAdmin):
     def resolve(self, request, queryset):
         from django.utils import timezone
 
-        done = services.staff_notice_resolve(notices=queryset, by=request.user, now=timezone.now())
+        notices = self.scoped(request, queryset, "change")  # of the clinics where allowed
+        done = services.staff_notice_resolve(notices=notices, by=request.user, now=timezone.now())
         messages.info(request, f"{done} notices marked as done.")
 
     def has_add_permission(self, request):
@@ -421,12 +416,12 @@ class StaffNoticeAdmin(ClinicScopedAdmin):
 
 
 @admin.register(ReminderPolicy)
-class ReminderPolicyAdmin(ClinicScopedAdmin):
+class ReminderPolicyAdmin(ScopedAdmin):
     list_display = ["clinic", "sender_name", "quiet_start", "quiet_end", "maintenance_notice_days"]
 
 
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(ClinicScopedAdmin):
+class ReminderRuleAdmin(ScopedAdmin):
     list_display = [
         "clinic", "kind", "is_active", "lead_minutes", "latest_minutes", "by_email", "by_sms",
     ]  # fmt: skip
@@ -434,6 +429,6 @@ class ReminderRuleAdmin(ClinicScopedAdmin):
 
 
 @admin.register(ReminderTemplate)
-class ReminderTemplateAdmin(ClinicScopedAdmin):
+class ReminderTemplateAdmin(ScopedAdmin):
     list_display = ["clinic", "kind", "channel", "subject"]
     list_filter = ["clinic", "kind", "channel"]

@@ -10,15 +10,14 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from clinic.admin_scope import ScopedAdmin, in_clinics
 from clinic.forms import errors_onto
 from clinic.models import Clinic, StaffMembership
-from clinic.selectors import for_staff
 from patients.models import Patient, QuestionnaireResponse
 
 from . import services
@@ -38,10 +37,6 @@ from .models import (
 )
 
 R = StaffMembership.Role
-
-
-def _own(request, queryset: QuerySet, clinic_path: str) -> QuerySet:
-    return for_staff(queryset, user=request.user, clinic_path=clinic_path)
 
 
 def _in_clinic_time(request, view, *args, **kwargs):
@@ -95,15 +90,12 @@ class SessionChoice(forms.ModelChoiceField):
         return f"{s.patient} - session {s.number}, {local:%a %d %b %Y %H:%M}"
 
 
-class ChartRecordAdmin(admin.ModelAdmin):
+class ChartRecordAdmin(ScopedAdmin):
     """Added through a service, then read-only; scoped to the user's clinics."""
 
     add_form: type[ServiceForm]
     clinic_path = "session__clinic"
     list_select_related = ["session__patient", "session__clinic"]
-
-    def get_queryset(self, request):
-        return _own(request, super().get_queryset(request), self.clinic_path)
 
     def changeform_view(self, request, *args, **kwargs):
         # Times typed and shown are the clinic's wall-clock time; stored in UTC.
@@ -119,7 +111,8 @@ class ChartRecordAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
         if "session" in form.base_fields:
-            sessions = Session.objects.filter(
+            # Sessions that can be charted; narrowed to the user's clinics per form.
+            form.base_fields["session"].queryset = Session.objects.filter(
                 status__in=[
                     Session.Status.BOOKED,
                     Session.Status.CHECKED_IN,
@@ -128,7 +121,6 @@ class ChartRecordAdmin(admin.ModelAdmin):
                     Session.Status.DISCHARGED,
                 ]
             ).select_related("patient", "clinic")
-            form.base_fields["session"].queryset = _own(request, sessions, "clinic")
         return form
 
     def get_fieldsets(self, request, obj=None):
@@ -429,7 +421,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ScopedAdmin):
     list_display = ["raised_at", "kind", "patient", "session", "message", "acknowledged_by"]
     list_filter = [OpenFilter, "kind", "clinic"]
     list_select_related = ["patient", "session", "acknowledged_by"]
@@ -446,19 +438,19 @@ class AlertAdmin(admin.ModelAdmin):
         "acknowledged_at",
     ]
 
-    def get_queryset(self, request):
-        return _own(request, super().get_queryset(request), "clinic")
-
     def get_fields(self, request, obj=None):
         return [*self.readonly_fields, "acknowledgement_note"]
 
+    def _acknowledgeable(self, request, obj) -> bool:
+        return obj is not None and obj.is_open and self.has_change_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.is_open and self.has_change_permission(request, obj):
+        if self._acknowledgeable(request, obj):
             return self.readonly_fields
         return [*self.readonly_fields, "acknowledgement_note"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is not None and obj.is_open:
+        if self._acknowledgeable(request, obj):
             kwargs["form"] = AcknowledgeForm
             kwargs["fields"] = None
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -507,12 +499,6 @@ class QuestionnaireResponseAdmin(ChartRecordAdmin):
     list_display = ["completed_at", "patient", "kind", "total", "band"]
     list_filter = ["kind", "band"]
     list_select_related = ["patient"]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if "patient" in form.base_fields:
-            form.base_fields["patient"].queryset = _own(request, Patient.objects.all(), "clinic")
-        return form
 
 
 # --- the REMS form -----------------------------------------------------------------------
@@ -589,11 +575,10 @@ class RemsReportAdmin(ChartRecordAdmin):
 
     def has_change_permission(self, request, obj=None):
         # Answers can be completed until the form is filed; then it is a record.
-        allowed = request.user.has_perm("scheduling.change_remsreport")
-        return allowed and (obj is None or self._editable(obj))
+        return self.may(request, "change", obj) and (obj is None or self._editable(obj))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if self._editable(obj):
+        if self._editable(obj) and self.has_change_permission(request, obj):
             kwargs["form"] = RemsReportForm
             kwargs["fields"] = None
         return super().get_form(request, obj, change=change, **kwargs)
@@ -616,7 +601,7 @@ class RemsReportAdmin(ChartRecordAdmin):
         return _rems_table(rems_form_for_session(session=obj.session))
 
     def changelist_view(self, request, extra_context=None):
-        clinics = _own(request, Clinic.objects.all(), "id")
+        clinics = Clinic.objects.filter(in_clinics("id", self.clinic_ids(request, "view")))
         for clinic in clinics:
             for due in rems_forms_due(clinic=clinic):
                 state = "OVERDUE" if due.overdue else "due"
