@@ -9,6 +9,8 @@ COPY clinic ./clinic
 COPY patients ./patients
 COPY scheduling ./scheduling
 COPY manage.py ./
+# collectstatic runs with DEBUG unset (off), so with the manifest storage production
+# serves; .ci/production replays this step before it starts gunicorn.
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 app \
     && mkdir -p /app/data \

@@ -74,6 +74,7 @@ def test_ci_runs_the_readme_test_command_and_postgres():
     assert 'DATABASE_URL="postgres://' in ci
     assert "makemigrations --check" in ci
     assert "bash .ci/schemathesis" in ci
+    assert "bash .ci/production" in ci
     fuzz = (ROOT / ".ci" / "schemathesis").read_text()
     assert "--mode all --checks all" in fuzz and "Authorization: Token" in fuzz
 
