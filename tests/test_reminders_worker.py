@@ -437,9 +437,12 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_duplicates_n
     first = start_worker(concurrency=1, email_delay=0.25, name="slow")
     (token,) = reminders_dispatch_due(now=now, batch_size=100)  # one batch of 60 rows
 
-    wait_for(lambda: len(smtp) >= 8, what="the first e-mails of the batch")
-    time.sleep(0.1)  # the worker is now waiting before its next message
-    stop(first, signal.SIGKILL)
+    def recorded():  # the worker has written down every e-mail it sent
+        sent = Reminder.objects.filter(status=R.SENT, channel="email").count()
+        return len(smtp) >= 8 and sent == len(smtp)
+
+    wait_for(recorded, what="the first e-mails of the batch, sent and recorded")
+    stop(first, signal.SIGKILL)  # it is now waiting before its next message
     delivered = len(smtp)
     assert 8 <= delivered < 30, "the kill must land in the middle of the batch"
     assert Reminder.objects.filter(status=R.SENT, channel="email").count() == delivered
@@ -468,8 +471,11 @@ def test_a_worker_process_killed_mid_batch_has_its_task_run_again(
     worker = start_worker(concurrency=1, email_delay=0.25, name="pool")
     reminders_dispatch_due(now=now, batch_size=100)
 
-    wait_for(lambda: len(smtp) >= 5, what="the first e-mails of the batch")
-    time.sleep(0.1)
+    def recorded():  # the pool has written down every e-mail it sent
+        sent = Reminder.objects.filter(status=R.SENT, channel="email").count()
+        return len(smtp) >= 5 and sent == len(smtp)
+
+    wait_for(recorded, what="the first e-mails of the batch, sent and recorded")
     children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
     assert children, "the prefork pool process"
     os.kill(int(children[0]), signal.SIGKILL)
