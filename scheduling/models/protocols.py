@@ -10,6 +10,11 @@ from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
 
+# A route's plausibility limits, above any range a clinician may sign off (CLINICAL.md
+# section 2: IV 0.1-1.0 mg/kg is the range used; esketamine 84 mg is 3 devices); a
+# protocol may set its own.
+DOSE_CEILINGS = {"iv": (Decimal("2.00"), 200), "intranasal": (None, 84)}
+
 
 class Protocol(models.Model):
     class Drug(models.TextChoices):
@@ -67,6 +72,18 @@ class Protocol(models.Model):
     first_dose_mg = models.PositiveSmallIntegerField(null=True, blank=True)
     device_interval_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
 
+    # Plausibility ceilings no sign-off lifts (blank: the route's, DOSE_CEILINGS).
+    dose_ceiling_mg_per_kg = models.DecimalField(
+        max_digits=4, decimal_places=2, null=True, blank=True,
+        help_text="IV: no dose above this many mg/kg is recorded, signed off or not. "
+        "Blank: 2.00.",
+    )  # fmt: skip
+    dose_ceiling_mg = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="No session's dose above this many mg is recorded, signed off or not. "
+        "Blank: IV 200, intranasal 84.",
+    )  # fmt: skip
+
     # Screening: the checklist items that can stop a course of this protocol.
     contraindications = models.ManyToManyField(
         "patients.Contraindication",
@@ -108,6 +125,14 @@ class Protocol(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def dose_ceilings(self) -> tuple[Decimal | None, int]:
+        """(mg/kg, mg a session) above which a dose is refused even with a sign-off."""
+        per_kg, mg = DOSE_CEILINGS[self.route]
+        return (
+            self.dose_ceiling_mg_per_kg if self.dose_ceiling_mg_per_kg is not None else per_kg,
+            self.dose_ceiling_mg if self.dose_ceiling_mg is not None else mg,
+        )
 
     @property
     def is_open_ended(self) -> bool:
