@@ -221,7 +221,7 @@ class DoseForm(ServiceForm):
         required=False, help_text="Infusion start or first device; blank: now."
     )
     mg_per_kg = forms.DecimalField(
-        required=False, max_digits=4, decimal_places=2, help_text="IV; blank: the protocol's."
+        required=False, max_digits=4, decimal_places=2, help_text="IV: required, never guessed."
     )
     infusion_minutes = forms.IntegerField(required=False, help_text="IV; blank: the protocol's.")
     dose_mg = forms.IntegerField(required=False, help_text="Esketamine: 56 or 84 mg.")
@@ -234,7 +234,8 @@ class DoseForm(ServiceForm):
     sign_off_reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="A clinician's reason for a dose outside the protocol's rules.",
+        help_text="A clinician's reason for a dose outside the protocol's rules or over an "
+        "open alert.",
     )
 
     def run(self, data):

@@ -134,9 +134,12 @@ def chart_dose(session, *, nurse, now, **extra):
     from scheduling.models import Protocol
     from scheduling.services import dose_record
 
-    if session.course.protocol.route == Protocol.Route.INTRANASAL:
+    protocol = session.course.protocol
+    if protocol.route == Protocol.Route.INTRANASAL:
         extra.setdefault("dose_mg", 56)
         extra.setdefault("lot_number", "LOT-1")
+    else:
+        extra.setdefault("mg_per_kg", protocol.dose_mg_per_kg)
     return dose_record(session=session, by=nurse, started_at=now, now=now, **extra)
 
 

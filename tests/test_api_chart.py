@@ -8,7 +8,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from scheduling.models import Alert, Session, VitalSigns
+from scheduling.models import Alert, DoseAdministration, Session, VitalSigns
 
 from .conftest import NORMAL_VITALS
 
@@ -56,7 +56,10 @@ def test_a_nurse_charts_an_iv_session_through_the_api(iv_session, nurse, clinici
         assert checked.json()["status"] == Session.Status.CHECKED_IN
 
         clock.shift(10 * MIN)
-        chart = nurse.post(f"{url}/dose/", {}, format="json")
+        guessed = nurse.post(f"{url}/dose/", {}, format="json")
+        assert guessed.status_code == 400
+        assert "mg/kg" in guessed.json()["errors"]["mg_per_kg"][0]
+        chart = nurse.post(f"{url}/dose/", {"mg_per_kg": "0.50"}, format="json")
         assert chart.status_code == 200, chart.json()
         dose = chart.json()["dose"]
         assert (dose["mg_per_kg"], dose["weight_kg"], dose["total_mg"]) == ("0.50", "80.0", "40.0")
@@ -83,6 +86,46 @@ def test_a_nurse_charts_an_iv_session_through_the_api(iv_session, nurse, clinici
         done = nurse.post(f"{url}/discharge/", {}, format="json")
         assert done.status_code == 200, done.json()
         assert done.json()["status"] == Session.Status.DISCHARGED
+
+
+def test_a_dose_is_refused_over_an_open_pre_dose_alert_until_a_clinician_acknowledges_it(
+    iv_session, nurse, clinician
+):
+    url = f"/api/v1/sessions/{iv_session.pk}"
+    with time_machine.travel(iv_session.starts_at - 10 * MIN, tick=False) as clock:
+        checked = nurse.post(f"{url}/check-in/", {
+            "fasting_confirmed": True, "escort_confirmed": True, "escort_name": "A. Friend",
+            "weight_kg": "80.0",
+            "pre_dose_vitals": {**NORMAL_VITALS, "systolic": 165, "diastolic": 100},
+        }, format="json")  # fmt: skip
+        assert checked.status_code == 200, checked.json()
+        clock.shift(10 * MIN)
+        refused = nurse.post(f"{url}/dose/", {"mg_per_kg": "0.50"}, format="json")
+        assert refused.status_code == 400
+        assert "systolic 165 mmHg is above 140" in refused.json()["errors"]["alerts"][0]
+        assert "A clinician acknowledges the alert" in refused.json()["errors"]["alerts"][-1]
+        assert not DoseAdministration.objects.filter(session=iv_session).exists()
+
+        (alert,) = nurse.get("/api/v1/alerts/", {"open": "true", "session": iv_session.pk}).json()[
+            "results"
+        ]
+        ack = clinician.post(f"/api/v1/alerts/{alert['id']}/acknowledge/",
+                             {"note": "Rechecked at rest: 138/86"}, format="json")  # fmt: skip
+        assert ack.status_code == 200
+        dosed = nurse.post(f"{url}/dose/", {"mg_per_kg": "0.50"}, format="json")
+        assert dosed.status_code == 200, dosed.json()
+
+
+def test_a_dose_above_the_ceiling_is_a_400_even_signed_off_by_a_clinician(iv_session, clinician):
+    with time_machine.travel(iv_session.starts_at, tick=False):
+        check_in(clinician, iv_session)
+        clinician.post("/api/v1/vitals/", vitals(iv_session, "pre_dose"), format="json")
+        refused = clinician.post(f"/api/v1/sessions/{iv_session.pk}/dose/", {
+            "mg_per_kg": "99.99", "sign_off_reason": "Clinician insists",
+        }, format="json")  # fmt: skip
+    assert refused.status_code == 400, refused.json()
+    assert "above the ceiling of 2.00 mg/kg" in refused.json()["errors"]["mg_per_kg"][0]
+    assert not DoseAdministration.objects.filter(session=iv_session).exists()
 
 
 def test_an_impossible_vital_is_a_400_naming_the_field_and_nothing_is_written(iv_session, nurse):

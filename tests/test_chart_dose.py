@@ -150,9 +150,104 @@ def test_an_iv_dose_in_range_needs_no_sign_off(iv_checked_in, staff):
 
 def test_an_out_of_range_esketamine_dose_needs_a_clinicians_sign_off(esk_second_session, staff):
     with pytest.raises(ValidationError) as exc:
-        chart_dose(esk_second_session, nurse=staff["nurse"], now=at(2027, 1, 8, 9, 40), dose_mg=112)
+        chart_dose(esk_second_session, nurse=staff["nurse"], now=at(2027, 1, 8, 9, 40), dose_mg=28)
     assert "outside the protocol's range of 56-84 mg" in exc.value.message_dict["dose_mg"][0]
     assert DoseAdministration.objects.count() == 1  # session 1's only
+
+
+def test_an_esketamine_dose_above_the_ceiling_is_refused_despite_a_sign_off(
+    esk_second_session, staff
+):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(
+            esk_second_session, nurse=staff["clinician"], now=at(2027, 1, 8, 9, 40),
+            dose_mg=112, sign_off_reason="Clinician insists",
+        )  # fmt: skip
+    assert "above the ceiling of 84 mg" in exc.value.message_dict["dose_mg"][0]
+    assert DoseAdministration.objects.count() == 1
+
+
+def test_an_iv_dose_above_the_ceiling_is_refused_despite_a_sign_off(iv_checked_in, staff):
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(
+            iv_checked_in, nurse=staff["clinician"], now=IV_DOSE, mg_per_kg="99.99",
+            sign_off_reason="Clinician insists",
+        )  # fmt: skip
+    assert "above the ceiling of 2.00 mg/kg" in exc.value.message_dict["mg_per_kg"][0]
+    assert not DoseAdministration.objects.exists()
+
+    # 1.90 mg/kg x 72.4 kg = 137.6 mg: outside the range but below both ceilings
+    dose = chart_dose(
+        iv_checked_in, nurse=staff["clinician"], now=IV_DOSE, mg_per_kg="1.90",
+        sign_off_reason="Clinician insists",
+    )  # fmt: skip
+    assert dose.signed_off_by == staff["clinician"]
+
+
+def test_a_protocols_own_ceiling_in_mg_refuses_a_heavy_patients_dose(iv_checked_in, staff):
+    protocol = iv_checked_in.course.protocol
+    protocol.dose_ceiling_mg = 50
+    protocol.save()
+    with pytest.raises(ValidationError) as exc:  # 1.0 mg/kg x 72.4 kg = 72.4 mg
+        chart_dose(
+            iv_checked_in, nurse=staff["clinician"], now=IV_DOSE, mg_per_kg="1.00",
+            sign_off_reason="Clinician insists",
+        )  # fmt: skip
+    assert (
+        "72.4 mg is above the ceiling of 50 mg a session" in exc.value.message_dict["mg_per_kg"][0]
+    )
+
+
+def test_an_iv_dose_without_mg_per_kg_is_refused_not_guessed(iv_checked_in, staff):
+    from scheduling.services import dose_record
+
+    with pytest.raises(ValidationError) as exc:
+        dose_record(session=iv_checked_in, by=staff["nurse"], dose_mg=40, now=IV_DOSE)
+    assert "Give the IV dose in mg/kg" in exc.value.message_dict["mg_per_kg"][0]
+    assert not DoseAdministration.objects.exists()
+
+
+def _high_pre_dose(session, staff, now):
+    from scheduling.services import vitals_record
+
+    from .conftest import NORMAL_VITALS
+
+    vitals_record(
+        session=session, by=staff["nurse"], timepoint="pre_dose", now=now,
+        **{**NORMAL_VITALS, "systolic": 165, "diastolic": 100},
+    )  # fmt: skip
+    return session.alerts.get()
+
+
+def test_a_dose_waits_for_an_open_pre_dose_caution_until_a_clinician_acknowledges_it(
+    iv_checked_in, staff
+):
+    from scheduling.services import alert_acknowledge
+
+    alert = _high_pre_dose(iv_checked_in, staff, IV_DOSE - 5 * MIN)
+    assert alert.kind == "pre_dose_caution"
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(iv_checked_in, nurse=staff["nurse"], now=IV_DOSE)
+    assert "A clinician acknowledges the alert" in exc.value.message_dict["alerts"][-1]
+    assert not DoseAdministration.objects.exists()
+
+    alert_acknowledge(alert=alert, by=staff["clinician"], note="Rechecked: 138/86 at rest")
+    dose = chart_dose(iv_checked_in, nurse=staff["nurse"], now=IV_DOSE)
+    assert dose.signed_off_by is None
+
+
+def test_a_clinician_signs_off_a_dose_over_an_open_alert_with_a_reason(iv_checked_in, staff):
+    _high_pre_dose(iv_checked_in, staff, IV_DOSE - 5 * MIN)
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(iv_checked_in, nurse=staff["clinician"], now=IV_DOSE)
+    assert "Write why" in exc.value.message_dict["sign_off_reason"][-1]
+
+    dose = chart_dose(
+        iv_checked_in, nurse=staff["clinician"], now=IV_DOSE,
+        sign_off_reason="Anxious on arrival; baseline 150/95 on two visits",
+    )  # fmt: skip
+    assert dose.signed_off_by == staff["clinician"]
+    assert dose.sign_off_reason.startswith("Anxious")
 
 
 def test_a_dose_cannot_be_dated_in_the_future(iv_checked_in, staff):

@@ -365,12 +365,14 @@ def dose_record(
 ) -> DoseAdministration:
     """Record the dose and start it: the session moves to in progress.
 
-    Refused until the checklist is complete or waived. IV: mg/kg (the protocol's usual
-    dose by default) x the weight recorded at check-in, over `infusion_minutes`.
+    Refused until the checklist is complete or waived. IV: `mg_per_kg` (always given:
+    a dose is never guessed) x the weight recorded at check-in, over `infusion_minutes`.
     Intranasal: `dose_mg` in whole devices, one every device interval from `started_at`
-    (the first device), with the lot number. A dose outside the protocol's range, or a
-    first intranasal dose of the course that is not the protocol's first dose, needs a
-    clinician's sign-off: a clinician records it and gives `sign_off_reason`.
+    (the first device), with the lot number. Above the protocol's ceiling a dose is
+    refused outright. An open alert of the session (a pre-dose caution included), a dose
+    outside the protocol's range, or a first intranasal dose of the course that is not the
+    protocol's first dose, needs a clinician's sign-off: a clinician records the dose and
+    gives `sign_off_reason` (or first acknowledges the alert with a note).
     """
     now = now or timezone.now()
     started_at = started_at or now
@@ -415,25 +417,29 @@ def dose_record(
         device_times: list[dt.datetime] = []
     else:
         out_of_range, device_times = _intranasal_dose(dose, protocol, session, dose_mg, lot_number)
+    _dose_ceiling_check(dose, protocol)
+    needs_sign_off = {}
     if out_of_range:
-        field = "mg_per_kg" if protocol.route == Protocol.Route.IV else "dose_mg"
+        needs_sign_off["mg_per_kg" if protocol.route == Protocol.Route.IV else "dose_mg"] = (
+            out_of_range
+        )
+    if chart.open_alerts:
+        needs_sign_off["alerts"] = [
+            f"{a.get_kind_display()}: {a.message} Not yet acknowledged." for a in chart.open_alerts
+        ]
+    if needs_sign_off:
         if not user_has_role(user=by, clinic=session.clinic, roles=[R.CLINICIAN]):
-            raise ValidationError(
-                {
-                    field: [
-                        *out_of_range,
-                        "This needs a clinician's sign-off: a clinician records it.",
-                    ]
-                }
+            ask = (
+                "A clinician acknowledges the alert with a note, or records the dose with a "
+                "signed-off reason."
+                if "alerts" in needs_sign_off
+                else "This needs a clinician's sign-off: a clinician records it."
             )
+            raise ValidationError({f: [*ms, ask] for f, ms in needs_sign_off.items()})
         if not sign_off_reason.strip():
+            problems = [m for ms in needs_sign_off.values() for m in ms]
             raise ValidationError(
-                {
-                    "sign_off_reason": [
-                        *out_of_range,
-                        "Write why this dose is right for the patient.",
-                    ]
-                }
+                {"sign_off_reason": [*problems, "Write why this dose is right for the patient."]}
             )
         dose.signed_off_by, dose.signed_off_at = by, now
         dose.sign_off_reason = sign_off_reason.strip()
@@ -459,8 +465,13 @@ def _iv_dose(dose, protocol, check_in, mg_per_kg, infusion_minutes) -> list[str]
         raise ValidationError(
             {"weight_kg": "An IV dose is by weight: the weight was not recorded at check-in."}
         )
+    if mg_per_kg in (None, ""):
+        raise ValidationError(
+            {"mg_per_kg": "Give the IV dose in mg/kg (the protocol's usual dose is "
+             f"{protocol.dose_mg_per_kg} mg/kg)."}
+        )  # fmt: skip
     try:
-        per_kg = Decimal(str(mg_per_kg if mg_per_kg not in (None, "") else protocol.dose_mg_per_kg))
+        per_kg = Decimal(str(mg_per_kg))
     except InvalidOperation as exc:
         raise ValidationError({"mg_per_kg": "Give the dose in mg/kg."}) from exc
     if per_kg <= 0 or per_kg != per_kg.quantize(Decimal("0.01")) or per_kg >= 100:
@@ -475,6 +486,22 @@ def _iv_dose(dose, protocol, check_in, mg_per_kg, infusion_minutes) -> list[str]
     if (lo is not None and per_kg < lo) or (hi is not None and per_kg > hi):
         return [f"{per_kg} mg/kg is outside the protocol's range of {lo}-{hi} mg/kg."]
     return []
+
+
+def _dose_ceiling_check(dose: DoseAdministration, protocol: Protocol) -> None:
+    """Refuse a dose above the protocol's plausibility ceiling; no sign-off lifts it."""
+    per_kg, mg = protocol.dose_ceilings()
+    field = "mg_per_kg" if protocol.route == Protocol.Route.IV else "dose_mg"
+    if per_kg is not None and dose.mg_per_kg is not None and dose.mg_per_kg > per_kg:
+        raise ValidationError(
+            {field: f"{dose.mg_per_kg} mg/kg is above the ceiling of {per_kg} mg/kg for this "
+             "protocol: it cannot be recorded, even with a sign-off."}
+        )  # fmt: skip
+    if dose.total_mg > mg:
+        raise ValidationError(
+            {field: f"{dose.total_mg} mg is above the ceiling of {mg} mg a session for this "
+             "protocol: it cannot be recorded, even with a sign-off."}
+        )  # fmt: skip
 
 
 def _intranasal_dose(dose, protocol, session, dose_mg, lot_number):
