@@ -81,6 +81,12 @@ class Clinic(models.Model):
         default=15,
         help_text="Published IV series: every 15 minutes after the infusion.",
     )
+    discharge_cadss_at_most = models.PositiveSmallIntegerField(
+        "discharge: CADSS at most",
+        default=0,
+        help_text="Discharge waits while the last CADSS total recorded is above this "
+        "(0: dissociation resolved).",
+    )
     phq9_required_at_check_in = models.BooleanField(
         "PHQ-9 required at check-in",
         default=False,

@@ -363,6 +363,12 @@ class DoseInput(InputSerializer):
     sign_off_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
+class ReadyToLeaveInput(InputSerializer):
+    ready_at = serializers.DateTimeField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
 class DischargeInput(InputSerializer):
     escort_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     escort_phone = PhoneNumberField(required=False, allow_blank=True)
@@ -435,6 +441,7 @@ class RemsFormSerializer(InputSerializer):
     dose_mg = serializers.DecimalField(max_digits=6, decimal_places=1, allow_null=True)
     lot_number = serializers.CharField(allow_null=True)
     total_minutes = serializers.IntegerField(allow_null=True)
+    ready_to_leave_at = serializers.DateTimeField(allow_null=True)
     bp_before_dose = serializers.CharField(allow_null=True)
     bp_at_40_minutes = serializers.CharField(allow_null=True)
     bp_before_leaving = serializers.CharField(allow_null=True)
@@ -483,6 +490,7 @@ class SessionViewSet(
         "waive": (Role.CLINICIAN,),
         "dose": CLINICAL,
         "monitoring": CLINICAL,
+        "ready_to_leave": (Role.CLINICIAN,),
         "discharge": CLINICAL,
         "chart": CLINICAL,
         "rems_form": CLINICAL,
@@ -506,6 +514,7 @@ class SessionViewSet(
             "waive": WaiveInput,
             "dose": DoseInput,
             "monitoring": NoteInput,
+            "ready_to_leave": ReadyToLeaveInput,
             "discharge": DischargeInput,
             "rems": RemsInput,
             "rems_filed": RemsFiledInput,
@@ -598,11 +607,21 @@ class SessionViewSet(
         """The dose is complete: the patient is now under observation."""
         return self._transition(request, Session.Status.MONITORING)
 
+    @extend_schema(responses=ChartSerializer)
+    @action(detail=True, methods=["post"], url_path="ready-to-leave")
+    def ready_to_leave(self, request, pk=None, **kwargs):
+        """A clinician records when the patient was ready to leave (esketamine: discharge
+        and the REMS form wait for it). A correction gives a `reason`."""
+        return self._apply(request, services.ready_to_leave_record, self._show_chart)
+
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"])
     def discharge(self, request, pk=None, **kwargs):
         """Refused, listing what is missing, until the minimum observation has passed,
-        vitals are in range or signed off, alerts are acknowledged and an escort is named."""
+        vitals are in range or signed off, alerts are acknowledged, sedation, dissociation
+        and respiratory depression have resolved (MOAA/S 5, CADSS down to the clinic's
+        limit), an escort is named and, for esketamine, the pre-discharge blood pressure
+        and a clinician's ready-to-leave time are recorded."""
         return self._apply(request, services.session_discharge, self._done)
 
     @extend_schema(responses=ChartSerializer)

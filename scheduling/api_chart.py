@@ -201,6 +201,8 @@ class SideEffectInput(InputSerializer):
 
 class ResolveInput(InputSerializer):
     resolved_at = serializers.DateTimeField(required=False)
+    cadss = serializers.IntegerField(required=False, min_value=0, max_value=SideEffect.CADSS_MAX)
+    moaa_s = serializers.IntegerField(required=False, min_value=0, max_value=SideEffect.MOAAS_MAX)
 
 
 class SideEffectViewSet(
@@ -250,12 +252,13 @@ class SideEffectViewSet(
     @extend_schema(responses={201: SideEffectSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None, **kwargs):
-        """Record when it resolved: a new record amending this one."""
+        """Record when it resolved (and the CADSS or MOAA/S found then): a new record
+        amending this one."""
         effect = self.get_object()
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         new = services.side_effect_resolve(
-            side_effect=effect, by=request.user, resolved_at=data.validated_data.get("resolved_at")
+            side_effect=effect, by=request.user, **data.validated_data
         )
         return created(SideEffectSerializer(new).data)
 

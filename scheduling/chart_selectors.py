@@ -27,6 +27,7 @@ from .models import (
     Discharge,
     DoseAdministration,
     Protocol,
+    ReadyToLeave,
     RemsReport,
     Session,
     SideEffect,
@@ -165,6 +166,7 @@ class SessionChart:
     dose: DoseAdministration | None
     devices: list[DeviceAdministration]
     discharge: Discharge | None
+    ready_to_leave: ReadyToLeave | None
     rems_report: RemsReport | None
     waivers: dict[str, ChecklistWaiver]
     vitals: list[VitalSigns]  # every row, amended ones too, by time measured
@@ -345,6 +347,8 @@ class SessionChart:
                     f"{last.heart_rate}) are past the clinic's thresholds and not signed off "
                     "by a clinician."
                 ]
+        for criterion, messages in self.recovery_problems().items():
+            problems.setdefault(criterion, []).extend(messages)
         if self.open_alerts:
             kinds = ", ".join(sorted({a.get_kind_display().lower() for a in self.open_alerts}))
             problems["alerts"] = [
@@ -354,6 +358,58 @@ class SessionChart:
         if not has_escort and not escort_name.strip():
             problems["escort_name"] = ["Record who is taking the patient home."]
         return problems
+
+    def last_score(self, field: str) -> SideEffect | None:
+        """The side effect that carries the latest recorded `field` score (cadss, moaa_s)."""
+        scored = [e for e in self.current_side_effects if getattr(e, field) is not None]
+        return max(scored, key=lambda e: (e.recorded_at, e.id), default=None)
+
+    def recovery_problems(self) -> dict[str, list[str]]:
+        """Has the patient recovered? Sedation, dissociation and respiratory depression
+        resolved, MOAA/S back to 5, CADSS down to the clinic's limit; for esketamine also
+        the pre-discharge blood pressure and a clinician's ready-to-leave time (REMS)."""
+        problems: dict[str, list[str]] = {}
+        tz = self.clinic.tz
+        unresolved = [
+            f"{e.get_kind_display()} since {e.onset_at.astimezone(tz):%H:%M} is not resolved."
+            for e in self.current_side_effects
+            if e.kind in RECOVERY_KINDS and e.resolved_at is None
+        ]
+        if unresolved:
+            problems["side_effects"] = [*unresolved, "Record when it resolved."]
+        sedation, dissociation = self.last_score("moaa_s"), self.last_score("cadss")
+        if sedation is not None and sedation.moaa_s < SideEffect.MOAAS_MAX:
+            problems["moaa_s"] = [
+                f"The last MOAA/S is {sedation.moaa_s} "
+                f"({sedation.recorded_at.astimezone(tz):%H:%M}): discharge waits for 5, fully "
+                "alert. Record a new score."
+            ]
+        limit = self.clinic.discharge_cadss_at_most
+        if dissociation is not None and dissociation.cadss > limit:
+            problems["cadss"] = [
+                f"The last CADSS total is {dissociation.cadss} "
+                f"({dissociation.recorded_at.astimezone(tz):%H:%M}), above the clinic's "
+                f"{limit} for discharge. Record a new score."
+            ]
+        if self.is_esketamine:
+            if self.latest_vitals(VitalSigns.Timepoint.PRE_DISCHARGE) is None:
+                problems["vitals"] = [
+                    "Record the pre-discharge blood pressure (the REMS form asks for it)."
+                ]
+            if self.ready_to_leave is None:
+                problems["ready_to_leave"] = [
+                    "A clinician records the time the patient was ready to leave (the REMS "
+                    "form asks for it)."
+                ]
+        return problems
+
+
+# Side effects the patient must have recovered from before leaving (CLINICAL.md 11).
+RECOVERY_KINDS = (
+    SideEffect.Kind.SEDATION,
+    SideEffect.Kind.DISSOCIATION,
+    SideEffect.Kind.RESPIRATORY_DEPRESSION,
+)
 
 
 def session_chart(*, session: Session, now: dt.datetime | None = None) -> SessionChart:
@@ -366,6 +422,7 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
         "check_in",
         "dose",
         "discharge",
+        "ready_to_leave",
         "rems_report",
     ).get(pk=session.pk)
     dose = _one(s, "dose")
@@ -389,6 +446,7 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
         dose=dose,
         devices=devices,
         discharge=_one(s, "discharge"),
+        ready_to_leave=_one(s, "ready_to_leave"),
         rems_report=_one(s, "rems_report"),
         waivers={w.item: w for w in ChecklistWaiver.objects.filter(session=s)},
         vitals=list(
@@ -542,6 +600,7 @@ class RemsForm:
     dose_mg: Decimal | None
     lot_number: str | None
     total_minutes: int | None
+    ready_to_leave_at: dt.datetime | None
     bp_before_dose: str | None
     bp_at_40_minutes: str | None
     bp_before_leaving: str | None
@@ -570,6 +629,7 @@ REMS_LABELS = {
     "dose_mg": "dose",
     "lot_number": "lot number",
     "total_minutes": "total monitoring minutes (not discharged)",
+    "ready_to_leave_at": "time ready to leave (a clinician records it)",
     "bp_before_dose": "blood pressure before the dose",
     "bp_at_40_minutes": "blood pressure 40 minutes after the dose",
     "bp_before_leaving": "blood pressure before leaving",
@@ -632,6 +692,7 @@ def rems_form_for_session(*, session: Session, now: dt.datetime | None = None) -
         dose_mg=dose.total_mg if dose else None,
         lot_number=dose.lot_number if dose else None,
         total_minutes=discharge.monitoring_minutes if discharge else None,
+        ready_to_leave_at=chart.ready_to_leave.ready_at if chart.ready_to_leave else None,
         bp_before_dose=pre.blood_pressure if pre else None,
         bp_at_40_minutes=at40.blood_pressure if at40 else None,
         bp_before_leaving=leaving.blood_pressure if leaving else None,

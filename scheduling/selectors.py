@@ -14,6 +14,7 @@ from clinic.selectors import chairs_active, clinic_calendar
 from patients.models import Patient
 
 from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their own module)
+    RECOVERY_KINDS,
     CourseOverview,
     Outcome,
     RemsDue,

@@ -177,6 +177,14 @@ def chart_through(session, *, nurse, start, to="discharged"):
         now=ends,
         **NORMAL_VITALS,
     )
+    if session.course.protocol.route == "intranasal":  # REMS: a clinician judges it
+        from clinic.models import StaffMembership
+        from scheduling.services import ready_to_leave_record
+
+        clinician = StaffMembership.objects.filter(
+            clinic=session.clinic, role=StaffMembership.Role.CLINICIAN
+        ).first()
+        ready_to_leave_record(session=session, by=clinician.user, now=ends)
     session_discharge(session=session, by=nurse, now=ends + minute)
     return Session.objects.get(pk=session.pk)
 

@@ -385,3 +385,27 @@ def test_each_resource_has_one_url_and_an_unknown_one_is_a_json_404(nurse):
     twin = nurse.get("/api/v1/vitals.json")
     assert twin.status_code == 404
     assert twin.json()["code"] == "not_found"
+
+
+def test_esketamine_discharge_waits_for_a_clinicians_ready_to_leave_time_through_the_api(
+    esketamine_session, staff, nurse, clinician
+):
+    from .conftest import chart_through
+
+    start = esketamine_session.starts_at - 10 * MIN
+    s = chart_through(esketamine_session, nurse=staff["nurse"], start=start, to="monitoring")
+    url = f"/api/v1/sessions/{s.pk}"
+    with time_machine.travel(start + 130 * MIN, tick=False):
+        nurse.post("/api/v1/vitals/", vitals(s, "pre_discharge"), format="json")
+        refused = nurse.post(f"{url}/discharge/", {}, format="json")
+        assert refused.status_code == 400
+        assert list(refused.json()["errors"]) == ["ready_to_leave"]
+        assert nurse.post(f"{url}/ready-to-leave/", {}, format="json").status_code == 403
+
+        judged = clinician.post(f"{url}/ready-to-leave/", {"note": "Alert"}, format="json")
+        assert judged.status_code == 200, judged.json()
+        assert judged.json()["discharge_problems"] == {}
+        done = nurse.post(f"{url}/discharge/", {}, format="json")
+        assert done.status_code == 200, done.json()
+        form = nurse.get(f"{url}/rems-form/").json()
+        assert form["ready_to_leave_at"] is not None

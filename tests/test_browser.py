@@ -220,6 +220,40 @@ def test_discharge_is_refused_before_the_minimum_observation(world, open_page):
     assert Session.objects.get(pk=session.pk).status == Session.Status.MONITORING
 
 
+def test_a_nurse_refused_at_discharge_is_shown_what_is_missing_and_resolves_it_on_a_phone(
+    world, open_page
+):
+    from scheduling.services import side_effect_record
+
+    session = _session_near_now(world)
+    nurse, now = world["users"]["nurse"], timezone.now()
+    chart_check_in(session, nurse=nurse, now=now)
+    chart_dose(session, nurse=nurse, now=now)
+    side_effect_record(
+        session=session, by=nurse, kind="sedation", severity="moderate", moaa_s=3, now=now
+    )
+    page = open_page(PHONE)
+    login(page, "nurse")
+    page.goto(f"/chart/{session.id}/")
+    page.get_by_role("button", name="Dose finished: start monitoring").click()
+    page.locator("#session-status", has_text="Monitoring").wait_for()
+    page.get_by_role("button", name="Discharge").click()
+    refused = page.locator("#discharge-refused")
+    refused.wait_for()
+    text = refused.inner_text()
+    assert "is not resolved." in text and "Record when it resolved." in text
+    assert "The last MOAA/S is 3" in text and "discharge waits for 5" in text
+    missing = page.locator("ul.criteria li.missing")
+    assert missing.filter(has_text="Sedation, dissociation and respiratory depression").count()
+    assert missing.filter(has_text="MOAA/S 5 (fully alert)").count() == 1
+
+    page.get_by_label("MOAA/S now (0-5)").fill("5")
+    page.get_by_role("button", name="Resolved").click()
+    page.locator("ul.criteria li.met", has_text="MOAA/S 5 (fully alert)").wait_for()
+    assert page.locator("ul.criteria li.met", has_text="respiratory depression").count() == 1
+    assert Session.objects.get(pk=session.pk).status == Session.Status.MONITORING
+
+
 def test_a_patient_confirms_from_the_portal_and_the_front_desk_sees_it(world, open_page):
     patient, clinic = world["patient"], world["clinic"]
     User = get_user_model()

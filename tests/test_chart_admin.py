@@ -15,7 +15,7 @@ from scheduling.models import (
     Session,
     VitalSigns,
 )
-from scheduling.services import session_transition, vitals_record
+from scheduling.services import ready_to_leave_record, session_transition, vitals_record
 
 from .conftest import NORMAL_VITALS, chart_check_in, chart_dose, make_ready_patient
 
@@ -165,6 +165,9 @@ def test_discharge_from_the_admin_is_refused_with_reasons_then_allowed(
     assert not Discharge.objects.exists()
 
     vitals_record(session=session, by=staff["nurse"], timepoint="pre_discharge", **NORMAL_VITALS)
+    refused = nurse.post("/admin/scheduling/discharge/add/", {"session": session.pk})
+    assert b"A clinician records the time the patient was ready to leave" in refused.content
+    ready_to_leave_record(session=session, by=staff["clinician"])
     response = nurse.post("/admin/scheduling/discharge/add/", {"session": session.pk})
     assert response.status_code == 302, response.content.decode()[:3000]
     session.refresh_from_db()

@@ -10,11 +10,13 @@ from scheduling.selectors import rems_form_for_session, rems_forms_due
 from scheduling.services import (
     alert_acknowledge,
     checklist_waive,
+    ready_to_leave_record,
     rems_form_mark_filed,
     rems_report_record,
     session_discharge,
     session_transition,
     side_effect_record,
+    side_effect_resolve,
     vitals_record,
 )
 
@@ -33,6 +35,10 @@ def vitals(session, nurse, now, timepoint=T.AFTER, **values):
     )
 
 
+def ready(session, staff, now):
+    return ready_to_leave_record(session=session, by=staff["clinician"], now=now)
+
+
 @pytest.fixture
 def esk_monitoring(esketamine_session, staff):
     """First device 09:40, second 09:45; normal vitals at 40 minutes."""
@@ -49,6 +55,7 @@ def esk_monitoring(esketamine_session, staff):
 def test_discharge_is_refused_before_120_minutes_for_esketamine(esk_monitoring, staff):
     nurse = staff["nurse"]
     vitals(esk_monitoring, nurse, FIRST_DEVICE + 115 * MIN, timepoint=T.PRE_DISCHARGE)
+    ready(esk_monitoring, staff, FIRST_DEVICE + 115 * MIN)
 
     with pytest.raises(ValidationError) as exc:
         session_discharge(session=esk_monitoring, by=nurse, now=FIRST_DEVICE + 119 * MIN)
@@ -84,6 +91,7 @@ def test_discharge_is_refused_with_open_alerts(esk_monitoring, staff):
     )  # fmt: skip
     vitals(esk_monitoring, nurse, when - 5 * MIN, timepoint=T.PRE_DISCHARGE)
 
+    ready(esk_monitoring, staff, when)
     with pytest.raises(ValidationError) as exc:
         session_discharge(session=esk_monitoring, by=nurse, now=when)
     assert "1 alert(s) not yet acknowledged" in exc.value.message_dict["alerts"][0]
@@ -93,6 +101,7 @@ def test_discharge_is_refused_with_open_alerts(esk_monitoring, staff):
         alert=Alert.objects.get(side_effect=effect), by=staff["clinician"],
         note="Rousable, MOAA/S 4 at 60 min; observe.", now=when,
     )  # fmt: skip
+    side_effect_resolve(side_effect=effect, by=nurse, moaa_s=5, now=when)
     session_discharge(session=esk_monitoring, by=nurse, now=when)
     esk_monitoring.refresh_from_db()
     assert esk_monitoring.status == S.DISCHARGED
@@ -101,6 +110,7 @@ def test_discharge_is_refused_with_open_alerts(esk_monitoring, staff):
 def test_discharge_needs_the_last_vitals_within_thresholds_or_signed_off(esk_monitoring, staff):
     nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
     high = vitals(esk_monitoring, nurse, when - 5 * MIN, T.PRE_DISCHARGE, systolic=182)
+    ready(esk_monitoring, staff, when)
 
     with pytest.raises(ValidationError) as exc:
         session_discharge(session=esk_monitoring, by=nurse, now=when)
@@ -136,6 +146,7 @@ def test_discharge_is_refused_without_an_escort(esketamine_session, staff):
     session_transition(session=esketamine_session, to=S.MONITORING, by=nurse, now=FIRST_DEVICE)
     when = FIRST_DEVICE + 125 * MIN
     vitals(esketamine_session, nurse, when, timepoint=T.PRE_DISCHARGE)
+    ready(esketamine_session, staff, when)
 
     with pytest.raises(ValidationError) as exc:
         session_discharge(session=esketamine_session, by=nurse, now=when)
@@ -161,7 +172,9 @@ def test_discharge_lists_every_missing_criterion_and_writes_nothing(esketamine_s
     with pytest.raises(ValidationError) as exc:
         session_discharge(session=esketamine_session, by=nurse, now=FIRST_DEVICE + 60 * MIN)
 
-    assert set(exc.value.message_dict) == {"observation", "vitals", "alerts", "escort_name"}
+    assert set(exc.value.message_dict) == {
+        "observation", "vitals", "alerts", "escort_name", "ready_to_leave"
+    }  # fmt: skip
     assert not Discharge.objects.exists()
     esketamine_session.refresh_from_db()
     assert esketamine_session.status == S.MONITORING
@@ -211,7 +224,10 @@ def test_the_rems_form_is_complete_for_a_charted_esketamine_session(esketamine_s
         onset_at=FIRST_DEVICE + 15 * MIN, cadss=12, now=FIRST_DEVICE + 20 * MIN,
     )  # fmt: skip
     vitals(esketamine_session, nurse, FIRST_DEVICE + 40 * MIN, T.POST_DOSE_40, systolic=150)
+    (dissociated,) = esketamine_session.side_effects.all()
+    side_effect_resolve(side_effect=dissociated, by=nurse, cadss=0, now=FIRST_DEVICE + 60 * MIN)
     vitals(esketamine_session, nurse, FIRST_DEVICE + 118 * MIN, T.PRE_DISCHARGE, systolic=128)
+    ready(esketamine_session, staff, FIRST_DEVICE + 119 * MIN)
     session_discharge(session=esketamine_session, by=nurse, now=FIRST_DEVICE + 122 * MIN)
 
     form = rems_form_for_session(session=esketamine_session)
@@ -230,6 +246,7 @@ def test_the_rems_form_is_complete_for_a_charted_esketamine_session(esketamine_s
     assert (form.date, form.dose_mg, form.lot_number, form.total_minutes) == (
         dt.date(2027, 1, 5), 56, "LOT-77", 122
     )  # fmt: skip
+    assert form.ready_to_leave_at == FIRST_DEVICE + 119 * MIN
     assert (form.bp_before_dose, form.bp_at_40_minutes, form.bp_before_leaving) == (
         "122/78", "150/78", "128/78"
     )  # fmt: skip
@@ -288,3 +305,129 @@ def test_rems_forms_due_lists_unfiled_forms_with_their_due_date(esketamine_sessi
 def test_iv_sessions_have_no_rems_form_due(iv_session, staff):
     chart_through(iv_session, nurse=staff["nurse"], start=IV_CHECK_IN)
     assert rems_forms_due(clinic=iv_session.clinic, now=at(2027, 1, 6)) == []
+
+
+# --- recovery before discharge ------------------------------------------------------------
+
+
+def _ready_but_for(session, staff, when):
+    """Everything else in order: pre-discharge vitals and a clinician's judgement."""
+    vitals(session, staff["nurse"], when - 5 * MIN, timepoint=T.PRE_DISCHARGE)
+    ready(session, staff, when - 5 * MIN)
+
+
+def test_discharge_waits_while_sedation_is_unresolved(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    effect = side_effect_record(
+        session=esk_monitoring, by=nurse, kind="sedation", severity="mild",
+        onset_at=FIRST_DEVICE + 20 * MIN, now=FIRST_DEVICE + 20 * MIN,
+    )  # fmt: skip
+    _ready_but_for(esk_monitoring, staff, when)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert list(exc.value.message_dict) == ["side_effects"]
+    assert "Sedation since 10:00 is not resolved." in exc.value.message_dict["side_effects"]
+    assert not Discharge.objects.exists()
+
+    side_effect_resolve(side_effect=effect, by=nurse, now=when)
+    assert session_discharge(session=esk_monitoring, by=nurse, now=when)
+
+
+def test_discharge_waits_for_moaa_s_5(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    effect = side_effect_record(
+        session=esk_monitoring, by=nurse, kind="sedation", severity="moderate", moaa_s=3,
+        onset_at=FIRST_DEVICE + 20 * MIN, now=FIRST_DEVICE + 20 * MIN,
+    )  # fmt: skip
+    side_effect_resolve(side_effect=effect, by=nurse, now=FIRST_DEVICE + 90 * MIN)  # score kept
+    _ready_but_for(esk_monitoring, staff, when)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert list(exc.value.message_dict) == ["moaa_s"]
+    assert "The last MOAA/S is 3" in exc.value.message_dict["moaa_s"][0]
+
+    side_effect_record(
+        session=esk_monitoring, by=nurse, kind="sedation", severity="mild", moaa_s=5,
+        onset_at=FIRST_DEVICE + 20 * MIN, resolved_at=when, now=when,
+    )  # fmt: skip
+    assert session_discharge(session=esk_monitoring, by=nurse, now=when)
+
+
+def test_discharge_waits_while_cadss_is_raised_above_the_clinics_limit(iv_session, staff):
+    nurse = staff["nurse"]
+    chart_check_in(iv_session, nurse=nurse, now=IV_CHECK_IN)
+    dose = chart_dose(iv_session, nurse=nurse, now=IV_START)
+    session_transition(session=iv_session, to=S.MONITORING, by=nurse, now=dose.ended_at)
+    when = dose.ended_at + 60 * MIN
+    effect = side_effect_record(
+        session=iv_session, by=nurse, kind="dissociation", severity="mild", cadss=9,
+        onset_at=IV_START + 10 * MIN, now=IV_START + 10 * MIN,
+    )  # fmt: skip
+    side_effect_resolve(side_effect=effect, by=nurse, cadss=3, now=when - 10 * MIN)
+    vitals(iv_session, nurse, when - 5 * MIN, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=iv_session, by=nurse, now=when)
+    assert list(exc.value.message_dict) == ["cadss"]
+    assert "The last CADSS total is 3" in exc.value.message_dict["cadss"][0]
+
+    clinic = iv_session.clinic
+    clinic.discharge_cadss_at_most = 4  # the clinic's own limit
+    clinic.save()
+    assert session_discharge(session=iv_session, by=nurse, now=when)
+
+
+def test_esketamine_discharge_needs_a_pre_discharge_blood_pressure(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    vitals(esk_monitoring, nurse, when - 10 * MIN, timepoint=T.AFTER)
+    ready(esk_monitoring, staff, when)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert exc.value.message_dict == {
+        "vitals": ["Record the pre-discharge blood pressure (the REMS form asks for it)."]
+    }
+    vitals(esk_monitoring, nurse, when, timepoint=T.PRE_DISCHARGE)
+    assert session_discharge(session=esk_monitoring, by=nurse, now=when)
+
+
+def test_esketamine_discharge_needs_a_clinicians_ready_to_leave_time(esk_monitoring, staff):
+    nurse, when = staff["nurse"], FIRST_DEVICE + 125 * MIN
+    vitals(esk_monitoring, nurse, when - 5 * MIN, timepoint=T.PRE_DISCHARGE)
+
+    with pytest.raises(ValidationError) as exc:
+        session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert list(exc.value.message_dict) == ["ready_to_leave"]
+    with pytest.raises(PermissionDenied):
+        ready_to_leave_record(session=esk_monitoring, by=nurse, now=when)
+    with pytest.raises(ValidationError) as exc:  # not before monitoring began
+        ready(esk_monitoring, staff, FIRST_DEVICE - MIN)
+    assert "ready_at" in exc.value.message_dict
+
+    judged = ready_to_leave_record(
+        session=esk_monitoring, by=staff["clinician"], ready_at=when - 2 * MIN,
+        note="Alert, walking steadily.", now=when,
+    )  # fmt: skip
+    session_discharge(session=esk_monitoring, by=nurse, now=when)
+    assert rems_form_for_session(session=esk_monitoring).ready_to_leave_at == judged.ready_at
+
+
+def test_a_ready_to_leave_time_is_corrected_with_a_reason_and_the_history_keeps_the_first(
+    esk_monitoring, staff
+):
+    first = ready(esk_monitoring, staff, FIRST_DEVICE + 100 * MIN)
+    with pytest.raises(ValidationError) as exc:
+        ready(esk_monitoring, staff, FIRST_DEVICE + 110 * MIN)
+    assert "say why it is corrected" in exc.value.message_dict["reason"][0]
+
+    ready_to_leave_record(
+        session=esk_monitoring, by=staff["clinician"], reason="Clicked too early.",
+        now=FIRST_DEVICE + 110 * MIN,
+    )  # fmt: skip
+    first.refresh_from_db()
+    assert first.ready_at == FIRST_DEVICE + 110 * MIN
+    history = list(first.history.order_by("history_date").values_list("ready_at", flat=True))
+    assert history == [FIRST_DEVICE + 100 * MIN, FIRST_DEVICE + 110 * MIN]
+    assert first.history.latest().history_change_reason == "Clicked too early."

@@ -441,6 +441,23 @@ class Alert(models.Model):
         return self.acknowledged_at is None
 
 
+class ReadyToLeave(models.Model):
+    """A clinician's judgement that the patient has recovered enough to go (the esketamine
+    REMS form asks for its time). Corrected before discharge with a reason; the history
+    keeps every earlier value."""
+
+    session = models.OneToOneField(Session, on_delete=models.PROTECT, related_name="ready_to_leave")
+    ready_at = models.DateTimeField()
+    judged_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Ready to leave, session {self.session_id}"
+
+
 class Discharge(models.Model):
     """Who let the patient go, when, after how long, and with whom."""
 

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,6 +24,8 @@ from .forms import (
     DischargeForm,
     DoseIntranasalForm,
     DoseIvForm,
+    ReadyToLeaveForm,
+    ResolveForm,
     SideEffectForm,
     VitalsForm,
     errors_onto,
@@ -34,8 +36,12 @@ CRITERIA = [
     ("observation", "Minimum observation passed"),
     ("vitals", "Vitals after the dose within thresholds (or signed off)"),
     ("alerts", "No open alerts"),
+    ("side_effects", "Sedation, dissociation and respiratory depression resolved"),
+    ("moaa_s", "MOAA/S 5 (fully alert)"),
+    ("cadss", "CADSS down to the clinic's limit"),
     ("escort_name", "Escort home recorded"),
 ]
+READY_TO_LEAVE = ("ready_to_leave", "A clinician judged the patient ready to leave")
 
 
 def _dose_form(chart, data=None):
@@ -127,10 +133,19 @@ def _context(request, session: Session, **forms) -> dict:
         "discharge_refused": forms.get("discharge_refused"),
         "criteria": [
             {"label": label, "met": key not in problems, "why": problems.get(key, [])}
-            for key, label in CRITERIA
+            for key, label in CRITERIA + ([READY_TO_LEAVE] if chart.is_esketamine else [])
         ],
+        "recovering": [
+            e
+            for e in chart.current_side_effects
+            if e.kind in selectors.RECOVERY_KINDS and e.resolved_at is None
+        ],
+        "resolve_form": forms.get("resolve_form") or ResolveForm(),
+        "resolve_for": forms.get("resolve_for"),
+        "ready_form": forms.get("ready_form") or ReadyToLeaveForm(),
         "status_error": forms.get("status_error"),
         "can_chart": c.has(chart.clinic.id, access.CLINICAL),
+        "is_clinician": c.has(chart.clinic.id, [access.Role.CLINICIAN]),
     }
 
 
@@ -211,6 +226,32 @@ def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
         services.side_effect_record(session=session, by=request.user, **d)
 
     return _post(request, pk, SideEffectForm, "side_effect_form", call)
+
+
+@login_required
+@require_POST
+def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpResponse:
+    """Record that a side effect resolved, with the CADSS or MOAA/S found then."""
+    session = access.session_for(request, pk, access.CLINICAL)
+    found = get_object_or_404(session.side_effects, pk=effect)
+    form = ResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.side_effect_resolve(side_effect=found, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            return _render(request, session)
+    return _render(request, session, status=400, resolve_form=form, resolve_for=found.pk)
+
+
+@login_required
+@require_POST
+def ready_to_leave(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(session, d):
+        services.ready_to_leave_record(session=session, by=request.user, **d)
+
+    return _post(request, pk, ReadyToLeaveForm, "ready_form", call)
 
 
 @login_required

@@ -192,6 +192,16 @@ class SideEffectForm(forms.Form):
     notes = forms.CharField(required=False, max_length=1000)
 
 
+class ResolveForm(forms.Form):
+    cadss = forms.IntegerField(label="CADSS now (0-92)", required=False)
+    moaa_s = forms.IntegerField(label="MOAA/S now (0-5)", required=False)
+
+
+class ReadyToLeaveForm(forms.Form):
+    note = forms.CharField(label="Clinician's note", required=False, max_length=1000)
+    reason = forms.CharField(label="Reason (when correcting)", required=False, max_length=1000)
+
+
 class DischargeForm(forms.Form):
     escort_name = forms.CharField(
         label="Escort (if not recorded at check-in)", required=False, max_length=200

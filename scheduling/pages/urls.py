@@ -23,7 +23,13 @@ urlpatterns = [
     path("chart/<int:pk>/dose-preview/", chart.dose_preview, name="chart_dose_preview"),
     path("chart/<int:pk>/vitals/", chart.vitals, name="chart_vitals"),
     path("chart/<int:pk>/side-effects/", chart.side_effect, name="chart_side_effect"),
+    path(
+        "chart/<int:pk>/side-effects/<int:effect>/resolve/",
+        chart.side_effect_resolve,
+        name="chart_side_effect_resolve",
+    ),
     path("chart/<int:pk>/monitoring/", chart.monitoring, name="chart_monitoring"),
+    path("chart/<int:pk>/ready-to-leave/", chart.ready_to_leave, name="chart_ready_to_leave"),
     path("chart/<int:pk>/discharge/", chart.discharge, name="chart_discharge"),
     # clinician
     path("clinician/courses/", clinician.courses, name="courses"),

@@ -40,6 +40,7 @@ from ..models import (
     Discharge,
     DoseAdministration,
     Protocol,
+    ReadyToLeave,
     RemsReport,
     Session,
     SideEffect,
@@ -813,9 +814,12 @@ def side_effect_resolve(
     side_effect: SideEffect,
     by: AbstractBaseUser,
     resolved_at: dt.datetime | None = None,
+    cadss: int | None = None,
+    moaa_s: int | None = None,
     now: dt.datetime | None = None,
 ) -> SideEffect:
-    """Mark a side effect resolved: an amendment that copies it with the resolution time."""
+    """Mark a side effect resolved: an amendment that copies it with the resolution time
+    and, when given, the CADSS and MOAA/S scores found then."""
     now = now or timezone.now()
     e = side_effect
     return side_effect_record(
@@ -826,8 +830,8 @@ def side_effect_resolve(
         onset_at=e.onset_at,
         resolved_at=resolved_at or now,
         serious=e.serious,
-        cadss=e.cadss,
-        moaa_s=e.moaa_s,
+        cadss=e.cadss if cadss is None else cadss,
+        moaa_s=e.moaa_s if moaa_s is None else moaa_s,
         notes=e.notes,
         amends=e,
         amendment_reason="Resolved.",
@@ -859,6 +863,45 @@ def alert_acknowledge(
 
 
 # --- discharge ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ready_to_leave_record(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    ready_at: dt.datetime | None = None,
+    note: str = "",
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> ReadyToLeave:
+    """A clinician records when the patient was ready to leave. A second record before
+    discharge corrects the first and needs a `reason`; the history keeps the original."""
+    now = now or timezone.now()
+    ready_at = ready_at or now
+    session = _locked(session, by=by, roles=[R.CLINICIAN], doing="judge a patient ready to leave")
+    if session.status != S.MONITORING:
+        raise ValidationError(
+            {"status": f"A patient is judged ready to leave during monitoring; this session "
+             f"is {_label(session.status)}."}
+        )  # fmt: skip
+    _not_future(ready_at, now, "ready_at", "The time ready to leave")
+    chart = session_chart(session=session, now=now)
+    if ready_at < chart.monitoring_from:
+        start = chart.monitoring_from.astimezone(session.clinic.tz)
+        raise ValidationError(
+            {"ready_at": f"The patient cannot be ready before monitoring began ({start:%H:%M})."}
+        )
+    earlier = chart.ready_to_leave
+    if earlier is not None and not reason.strip():
+        raise ValidationError({"reason": "A time is already recorded: say why it is corrected."})
+    record = earlier or ReadyToLeave(session=session)
+    record.ready_at, record.judged_by, record.recorded_at = ready_at, by, now
+    record.note = note.strip()
+    record._change_reason = reason.strip()  # django-simple-history's change reason
+    record.save()
+    logger.info("session %s: ready to leave, judged by user %s", session.id, by.pk)
+    return record
 
 
 @transaction.atomic
