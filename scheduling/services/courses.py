@@ -227,7 +227,7 @@ def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> 
     """
     now = now or timezone.now()
     course = (
-        Course.objects.select_for_update()
+        Course.objects.select_for_update(of=("self",))
         .select_related("patient__clinic", "protocol")
         .get(pk=course.pk)
     )

@@ -5,8 +5,13 @@ hours or on a closure, closer than the protocol's minimum gap to another session
 its course, at the same time as another of the patient's sessions, or in a chair that
 is taken or not the clinic's. A few queries whatever the number of placements.
 
-The database has the last word on the chair and the patient (exclusion constraints on
-PostgreSQL, a write lock taken before reading on SQLite); this gives the clear message.
+Placements at a clinic take turns: each first locks the clinic's active chairs (every
+writer in the same order, name then id, so none deadlocks) until its transaction ends,
+and only then reads sessions, so it sees those of the placements before it. Of many
+bookings at once for one time, each takes a free chair; one is refused only when no
+chair is free. SQLite has no row locks; there every transaction takes the write lock
+before it reads. The database still has the last word on the chair and the patient
+(exclusion constraints on PostgreSQL); this gives the clear message.
 """
 
 import datetime as dt
@@ -40,7 +45,7 @@ def placement_label(*, clinic: Clinic, number: int | None, starts_at: dt.datetim
 
 def constraint_to_validation(exc: IntegrityError) -> ValidationError:
     """The database's overlap constraints, as the same clear errors as the checks above.
-    Reached only when two bookings race past the check at the same moment."""
+    Not reached while every writer of sessions places them through `placements_check`."""
     text = str(exc)
     if "session_chair_no_overlap" in text:
         return ValidationError({"chair": "That chair was booked by someone else just now."})
@@ -68,6 +73,10 @@ def placements_check(
     if not placements:
         return []
     clinic = course.clinic
+    # First, before reading any session: the lock that makes placements take turns.
+    chairs = dict(
+        chairs_active(clinic=clinic).select_for_update(no_key=True).values_list("id", "name")
+    )
     tz = clinic.tz
     protocol = course.protocol
     gap = dt.timedelta(hours=protocol.min_gap_hours)
@@ -116,7 +125,6 @@ def placements_check(
         .exclude(id__in=moving_ids)
         .values_list("chair_id", "patient_id", "starts_at", "ends_at")
     )
-    chairs = dict(chairs_active(clinic=clinic).values_list("id", "name"))
     if not chairs:
         refuse("chair", f"{clinic.name} has no active chairs.")
     chosen: list[int] = []

@@ -69,7 +69,9 @@ def session_transition(
 ) -> Session:
     """Move a session to another status, if that move is allowed, and record it."""
     now = now or timezone.now()
-    session = Session.objects.select_for_update().select_related("clinic").get(pk=session.pk)
+    session = (
+        Session.objects.select_for_update(of=("self",)).select_related("clinic").get(pk=session.pk)
+    )
     current = session.status
     if to not in Session.Status.values:
         raise ValidationError({"status": f"Unknown session status {to!r}."})
@@ -140,7 +142,9 @@ def session_move(
     now = now or timezone.now()
     if starts_at.tzinfo is None:
         raise ValidationError({"starts_at": "Give a time with its time zone."})
-    session = Session.objects.select_for_update().select_related("clinic").get(pk=session.pk)
+    session = (
+        Session.objects.select_for_update(of=("self",)).select_related("clinic").get(pk=session.pk)
+    )
     if session.status != S.BOOKED:
         raise ValidationError(
             {"status": f"Only a booked session can be moved; this one is {_label(session.status)}."}
@@ -290,7 +294,7 @@ def session_book(
     if starts_at.tzinfo is None:
         raise ValidationError({"starts_at": "Give a time with its time zone."})
     course = (
-        Course.objects.select_for_update()
+        Course.objects.select_for_update(of=("self",))
         .select_related("clinic", "protocol", "patient")
         .get(pk=course.pk)
     )
