@@ -2,15 +2,17 @@
 
 Times are UTC (`...Z`), which every calendar shows in the phone's own zone. Like the
 reminders, the words name the clinic and the preparation, never the drug or the
-diagnosis: the feed is read by whatever the patient's calendar syncs to.
+diagnosis: the feed is read by whatever the patient's calendar syncs to. Every text
+field (summary, location, description) goes through `discreet`, as the reminders do,
+and the clinic's name is the one its reminders use (`clinic_name_for_patients`).
 """
 
 import datetime as dt
 
 from icalendar import Calendar, Event
 
-from .models.reminders import forbidden_words_in
-from .reminder_content import preparation_lines
+from .discreet import discreet
+from .reminder_content import clinic_address_lines, clinic_name_for_patients, preparation_lines
 
 
 def calendar_feed(*, sessions, now: dt.datetime, site: str) -> bytes:
@@ -27,16 +29,13 @@ def calendar_feed(*, sessions, now: dt.datetime, site: str) -> bytes:
         event.add("dtstamp", now.astimezone(dt.UTC))
         event.add("dtstart", s.starts_at.astimezone(dt.UTC))
         event.add("dtend", s.ends_at.astimezone(dt.UTC))
-        summary = f"Appointment at {clinic.name}"
-        if forbidden_words_in(summary):  # "... Ketamine Clinic": the name must not say it
-            summary = "Clinic appointment"
-        event.add("summary", summary)
-        if clinic.address:
-            event.add("location", ", ".join(clinic.address.splitlines()))
-        description = "\n".join(["Before you come:", *preparation_lines(s.course.protocol)])
-        if forbidden_words_in(description):  # a clinic's own protocol wording, say
-            description = "Please see the preparation the clinic sent you."
-        event.add("description", description)
+        name = clinic_name_for_patients(clinic)
+        event.add("summary", f"Appointment at {name}" if name else "Clinic appointment")
+        address = clinic_address_lines(clinic)
+        if address:
+            event.add("location", ", ".join(address))
+        lines = ["Before you come:", *preparation_lines(s.course.protocol)]
+        event.add("description", discreet("\n".join(lines)))
         event.add("status", "CONFIRMED")
         cal.add_component(event)
     return cal.to_ical()

@@ -2,14 +2,17 @@
 
 The words name the clinic, its address and phone, the date and time in the patient's
 time zone and the preparation for the protocol (fasting, a ride home, no driving, how
-long to stay), and never the drug or the diagnosis: every rendered subject, text and
-HTML part is checked for them, whoever wrote the template.
+long to stay), and never the drug or the diagnosis: what they take from the clinic (its
+name, address, the e-mail sender's name) goes through `discreet`, the same filter the
+calendar feed and the answer page use, and every rendered subject, text and HTML part
+is checked for them, whoever wrote the template.
 """
 
 import datetime as dt
 import functools
 import zoneinfo
 from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core import signing
@@ -18,8 +21,8 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix, get_urlconf, reverse
 from phonenumbers import PhoneNumberFormat, format_number
 
-from .models import Protocol, ReminderChannel, ReminderTemplate
-from .models.reminders import forbidden_words_in
+from .discreet import discreet, forbidden_words_in
+from .models import Protocol, ReminderChannel, ReminderPolicy, ReminderTemplate
 
 _LINK_SALT = "scheduling.session-response"
 
@@ -153,15 +156,46 @@ def _phone(number) -> str:
         return str(number)
 
 
+# --- The clinic as patients see it ----------------------------------------------------------
+
+
+def clinic_name_for_patients(clinic, sender_name: str | None = None) -> str:
+    """The clinic's name in anything a patient receives: the reminder policy's sender
+    name, else the clinic's name, through `discreet` ("" if nothing is left of it).
+
+    `sender_name` is the policy's, when the caller has read it; otherwise the policy is
+    read from the clinic (select_related("clinic__reminder_policy") makes that free)."""
+    if sender_name is None:
+        try:
+            sender_name = clinic.reminder_policy.sender_name
+        except ReminderPolicy.DoesNotExist:
+            sender_name = ""
+    return discreet(sender_name or clinic.name)
+
+
+def clinic_address_lines(clinic) -> list[str]:
+    """The clinic's address as patients see it, a line each, through `discreet`."""
+    lines = discreet(clinic.address or "").splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+@functools.lru_cache(maxsize=8)
+def reminder_from_email(from_email: str) -> str:
+    """The From of a reminder e-mail (settings.DEFAULT_FROM_EMAIL): its display name
+    through `discreet`, the address as it is."""
+    name, address = parseaddr(from_email)
+    shown = discreet(name)
+    if shown == name:
+        return from_email
+    return formataddr((shown, address)) if shown else address
+
+
 def reminder_context_shared(*, clinic, sender_name: str, protocol: Protocol) -> dict:
     """The words every reminder of one clinic and protocol shares: the clinic's name,
     address and phone, and the preparation. A batch works them out once (the sender)."""
-    address = ", ".join(
-        line.strip() for line in (clinic.address or "").splitlines() if line.strip()
-    )
     return {
-        "clinic_name": sender_name or clinic.name,
-        "clinic_address": address,
+        "clinic_name": clinic_name_for_patients(clinic, sender_name) or "Your clinic",
+        "clinic_address": ", ".join(clinic_address_lines(clinic)),
         "clinic_phone": _phone(clinic.phone),
         "preparation": preparation_lines(protocol),
         "fasting": preparation_fasting(protocol),

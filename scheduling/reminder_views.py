@@ -17,7 +17,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import services
 from .models import Session
-from .reminder_content import local_when, preparation_lines, session_response_token_read
+from .reminder_content import (
+    clinic_address_lines,
+    clinic_name_for_patients,
+    local_when,
+    preparation_lines,
+    session_response_token_read,
+)
 from .sms import twilio_signature_valid
 
 logger = logging.getLogger(__name__)
@@ -42,7 +48,7 @@ def session_respond(request: HttpRequest, token: str) -> HttpResponse:
     except signing.BadSignature:
         return _page(request, {"problem": "This link is not valid."}, 404)
     session = (
-        Session.objects.select_related("clinic", "patient", "course__protocol")
+        Session.objects.select_related("clinic__reminder_policy", "patient", "course__protocol")
         .filter(pk=session_id)
         .first()
     )
@@ -51,7 +57,10 @@ def session_respond(request: HttpRequest, token: str) -> HttpResponse:
     tz = zoneinfo.ZoneInfo(session.patient.timezone or session.clinic.timezone)
     context = {
         "session": session,
-        "clinic": session.clinic,
+        # The clinic as its reminders name it: never the drug or the diagnosis.
+        "clinic_name": clinic_name_for_patients(session.clinic),
+        "clinic_address": clinic_address_lines(session.clinic),
+        "clinic_phone": session.clinic.phone,
         "preparation": preparation_lines(session.course.protocol),
         **local_when(session.starts_at, tz),
     }

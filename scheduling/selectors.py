@@ -60,7 +60,8 @@ def sessions_for_patient(*, patient, now: dt.datetime) -> QuerySet[Session]:
     return (
         Session.objects.filter(patient=patient, ends_at__gte=now)
         .exclude(status=Session.Status.CANCELLED)
-        .select_related("clinic", "course__protocol")
+        # The policy too: its sender name is the clinic's name as patients see it.
+        .select_related("clinic__reminder_policy", "course__protocol")
         .order_by("starts_at")
     )
 

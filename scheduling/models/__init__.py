@@ -1,3 +1,4 @@
+from ..discreet import FORBIDDEN_WORDS
 from .chart import (
     VITAL_BOUNDS,
     Alert,
@@ -15,7 +16,6 @@ from .chart import (
 from .courses import Course, Session, SessionStatusChange
 from .protocols import Protocol, ProtocolPhase
 from .reminders import (
-    FORBIDDEN_WORDS,
     Reminder,
     ReminderChannel,
     ReminderKind,

@@ -8,7 +8,6 @@ when, and what the messages say, is configured per clinic (`ReminderPolicy`,
 """
 
 import datetime as dt
-import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,21 +16,8 @@ from django.db.models import Q
 
 from clinic.models import Clinic
 
+from ..discreet import forbidden_words_in
 from .courses import Course, Session
-
-# Words that must never reach a patient's phone screen or an e-mail subject line: the
-# drug and the diagnosis. Checked on every rendered message and on every clinic edit.
-FORBIDDEN_WORDS = ("esketamine", "ketamine", "spravato", "depress", "suicid")
-_FORBIDDEN_RE = re.compile("|".join(FORBIDDEN_WORDS), re.IGNORECASE)
-
-
-def forbidden_words_in(text: str) -> list[str]:
-    folded = (text or "").casefold()
-    # Run on every message sent: plain substring tests rule out nearly all text at a
-    # tenth of the regular expression's cost, which then names what was found.
-    if not any(word in folded for word in FORBIDDEN_WORDS):
-        return []
-    return sorted({m.group(0).lower() for m in _FORBIDDEN_RE.finditer(text)})
 
 
 def validate_no_forbidden_words(text: str) -> None:

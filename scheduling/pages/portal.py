@@ -19,7 +19,12 @@ from patients.services import patient_calendar_token_reset, patient_reminder_set
 from .. import selectors, services
 from ..calendar_feed import calendar_feed
 from ..models import Session
-from ..reminder_content import local_when, preparation_lines
+from ..reminder_content import (
+    clinic_address_lines,
+    clinic_name_for_patients,
+    local_when,
+    preparation_lines,
+)
 from . import access
 from .forms import REMINDER_FIELDS, Phq9Form, ReminderSettingsForm, errors_onto
 
@@ -44,6 +49,8 @@ def portal(request: HttpRequest) -> HttpResponse:
                 "when": local_when(s.starts_at, tz),
                 "planned": int(s.starts_at.timestamp()),
                 "preparation": preparation_lines(s.course.protocol),
+                "clinic_name": clinic_name_for_patients(s.clinic),  # no drug, no diagnosis
+                "clinic_address": clinic_address_lines(s.clinic),
             }
         )
     return render(

@@ -28,7 +28,8 @@ import uuid
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import partial
+from email.utils import parseaddr
+from functools import cache, partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -56,6 +57,7 @@ from ..reminder_content import (
     ReminderContentError,
     reminder_context,
     reminder_context_shared,
+    reminder_from_email,
     reminder_render,
 )
 from ..reminder_timing import QuietHours, reminder_timing
@@ -467,7 +469,7 @@ class _Sender:
         email = ReminderEmail(
             subject=message.subject,
             body=message.text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
+            from_email=reminder_from_email(settings.DEFAULT_FROM_EMAIL),
             to=[to],
             headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
         )
@@ -507,10 +509,16 @@ class _Sender:
         self.close_email()
 
 
+@cache
+def _domain(from_email: str) -> str:
+    """The sender address's domain, also when the setting has a display name."""
+    return parseaddr(from_email)[1].rpartition("@")[2] or "localhost"
+
+
 def _message_id(reminder: Reminder) -> str:
     """Stable per reminder and session time: a resend in the residual window carries the
     same Message-ID, which mail systems use to drop duplicates."""
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    domain = _domain(settings.DEFAULT_FROM_EMAIL)
     stamp = int(reminder.session_starts_at.timestamp())
     return f"<reminder.{reminder.pk}.{stamp}@{domain}>"
 
