@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from clinic import signin
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
@@ -47,7 +48,7 @@ handler404 = "clinic.api.base.not_found"
 
 urlpatterns = [
     path("", scheduling_views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", signin.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", scheduling_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

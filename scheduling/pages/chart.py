@@ -7,13 +7,13 @@ render the whole page.
 
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
+from clinic.signin import kept_form, login_required, require_POST
 from patients.services import record_access_log
 
 from .. import selectors, services
@@ -155,11 +155,25 @@ def _render(request, session, status=200, **forms) -> HttpResponse:
     return render(request, f"scheduling/pages/chart/{template}", context, status=status)
 
 
+# The chart's forms that a signed-out post can be offered back into, by their POST view.
+KEPT_FORMS = {
+    "pages:chart_check_in": ("check_in_form", CheckInForm),
+    "pages:chart_vitals": ("vitals_form", VitalsForm),
+    "pages:chart_side_effect": ("side_effect_form", SideEffectForm),
+    "pages:chart_discharge": ("discharge_form", DischargeForm),
+}
+
+
 @login_required
 def chart(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.session_for(request, pk, access.CLINICAL)
     record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:chart")
-    return _render(request, session)
+    forms = {}
+    for view_name, (form_name, form_class) in KEPT_FORMS.items():
+        fields = kept_form(request, view_name)
+        if fields is not None:  # sent while signed out: offered back, to check and save
+            forms[form_name] = form_class(initial=fields)
+    return _render(request, session, **forms)
 
 
 @login_required
@@ -189,7 +203,7 @@ def _post(request, pk, form_class, form_name, call):
     return _render(request, session, status=400, **{form_name: form})
 
 
-@login_required
+@login_required(unsaved="The check-in")
 @require_POST
 def check_in(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
@@ -198,7 +212,7 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, CheckInForm, "check_in_form", call)
 
 
-@login_required
+@login_required(unsaved="The dose")
 @require_POST
 def dose(request: HttpRequest, pk: int) -> HttpResponse:
     def form(session, data):  # the IV form needs the chart's weight and protocol
@@ -210,7 +224,7 @@ def dose(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, form, "dose_form", call)
 
 
-@login_required
+@login_required(unsaved="Your reading")
 @require_POST
 def vitals(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
@@ -219,7 +233,7 @@ def vitals(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, VitalsForm, "vitals_form", call)
 
 
-@login_required
+@login_required(unsaved="The side effect")
 @require_POST
 def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
@@ -228,7 +242,7 @@ def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, SideEffectForm, "side_effect_form", call)
 
 
-@login_required
+@login_required(unsaved="The start of monitoring")
 @require_POST
 def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpResponse:
     """Record that a side effect resolved, with the CADSS or MOAA/S found then."""
@@ -266,7 +280,7 @@ def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(request, session)
 
 
-@login_required
+@login_required(unsaved="The discharge")
 @require_POST
 def discharge(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.session_for(request, pk, access.CLINICAL)

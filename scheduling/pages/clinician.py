@@ -1,12 +1,11 @@
 """Clinician: courses with open alerts, and one course at a glance with its PHQ-9 trend."""
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
+from clinic.signin import login_required, require_POST
 from patients.models import QuestionnaireResponse
 from patients.services import record_access_log
 

@@ -2,17 +2,17 @@
 
 import datetime as dt
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from clinic.models import Chair
 from clinic.selectors import clinic_calendar
+from clinic.signin import login_required, require_POST
 from patients.models import Patient
 from patients.services import patient_register, record_access_log
 

@@ -5,14 +5,14 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
+from clinic.signin import login_required, require_POST
 from patients.models import Patient, QuestionnaireResponse
 from patients.services import patient_calendar_token_reset, patient_reminder_settings_set
 
