@@ -263,7 +263,8 @@ def exception_handler(exc, context):
     {"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}
 
     Business rules raise Django's ValidationError in the services; they become 400s
-    naming the field, exactly as DRF's own validation does.
+    naming the field, exactly as DRF's own validation does. A body that is not JSON at
+    all is a 400 under "body".
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -273,6 +274,9 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON: the body is the field at fault.
+        exc = exceptions.ValidationError({"body": [str(exc.detail)]})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
