@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -227,6 +228,7 @@ class ScreeningViewSet(
             self.action, ScreeningSerializer
         )
 
+    @extend_schema(responses={201: ScreeningSerializer})
     def create(self, request, *args, **kwargs):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -244,6 +246,7 @@ class ScreeningViewSet(
         )
         return created(ScreeningSerializer(self.get_queryset().get(pk=screening.pk)).data)
 
+    @extend_schema(responses={201: ScreeningSerializer})
     @action(detail=True, methods=["post"], url_path="sign-off")
     def sign_off(self, request, pk=None, **kwargs):
         screening = self.get_object()

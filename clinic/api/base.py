@@ -91,8 +91,10 @@ class StrictBooleanFilter(filters.Filter):
     field_class = StrictBooleanField
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.Filter):
-    """A related object's id: a whole number in a primary key's range."""
+    """A related object's id: a whole number in a primary key's range (and the schema
+    says so)."""
 
     field_class = forms.IntegerField
 
