@@ -95,7 +95,8 @@ class PatientViewSet(
     ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     mixins.UpdateModelMixin, viewsets.GenericViewSet,
 ):  # fmt: skip
-    """Patients of the caller's clinics; a patient sees only their own record."""
+    """Patients of the caller's clinics; a patient sees only their own record (and lists
+    only that one)."""
 
     serializer_class = PatientSerializer
     patient_field = "id"
@@ -104,7 +105,7 @@ class PatientViewSet(
     ordering_fields = ["last_name", "first_name", "birth_date", "created_at", "id"]
     ordering = ["last_name", "first_name", "id"]
     roles = {
-        "list": STAFF,
+        "list": (*STAFF, PATIENT),
         "retrieve": (*STAFF, PATIENT),
         "create": REGISTRARS,
         "update": REGISTRARS,
