@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from phonenumber_field.modelfields import PhoneNumberField
 
-from .validators import validate_timezone
+from .validators import ConstraintErrorsOnFields, validate_timezone
 
 
 class Weekday(models.IntegerChoices):
@@ -36,7 +36,15 @@ class Clinic(models.Model):
     email = models.EmailField(blank=True)
     maintenance_horizon_days = models.PositiveSmallIntegerField(
         default=90,
+        validators=[MinValueValidator(7, "Write maintenance sessions out at least a week ahead.")],
         help_text="How far ahead open-ended maintenance sessions are written out.",
+    )
+    course_start_horizon_days = models.PositiveSmallIntegerField(
+        "how far ahead a course may start (days)",
+        default=365,
+        validators=[MinValueValidator(1, "A course may start at least one day ahead.")],
+        help_text="A new course starting later than this many days from today is refused: "
+        "a start date that far out is usually a typing slip in the year.",
     )
     screening_valid_days = models.PositiveSmallIntegerField(
         default=180,
@@ -99,10 +107,17 @@ class Clinic(models.Model):
             models.CheckConstraint(
                 condition=Q(maintenance_horizon_days__gte=7),
                 name="clinic_horizon_at_least_a_week",
+                violation_error_message="Write maintenance sessions out at least a week ahead.",
+            ),
+            models.CheckConstraint(
+                condition=Q(course_start_horizon_days__gte=1),
+                name="clinic_course_start_horizon_at_least_a_day",
+                violation_error_message="A course may start at least one day ahead.",
             ),
             models.CheckConstraint(
                 condition=Q(screening_valid_days__gte=1),
                 name="clinic_screening_valid_at_least_a_day",
+                violation_error_message="A screening stays current for at least one day.",
             ),
             # A caution level at or above the alert level would make the alert unreachable.
             models.CheckConstraint(
@@ -110,18 +125,23 @@ class Clinic(models.Model):
                 & Q(caution_diastolic_above__lt=F("alert_diastolic_at"))
                 & Q(alert_diastolic_at__lt=F("alert_systolic_at")),
                 name="clinic_bp_thresholds_ordered",
+                violation_error_message="Blood-pressure alerts must be above the pre-dose "
+                "caution levels, and the systolic above the diastolic.",
             ),
             models.CheckConstraint(
                 condition=Q(alert_heart_rate_below__lt=F("alert_heart_rate_above")),
                 name="clinic_heart_rate_thresholds_ordered",
+                violation_error_message="The high heart-rate alert must be above the low one.",
             ),
             models.CheckConstraint(
                 condition=Q(alert_spo2_below__gte=50, alert_spo2_below__lte=100),
                 name="clinic_spo2_threshold_plausible",
+                violation_error_message="An SpO2 threshold is a percentage from 50 to 100.",
             ),
             models.CheckConstraint(
                 condition=Q(vitals_every_minutes_during__gte=1, vitals_every_minutes_after__gte=1),
                 name="clinic_vitals_intervals_positive",
+                violation_error_message="Vitals are taken at least every minute.",
             ),
         ]
 
@@ -174,7 +194,7 @@ class Clinic(models.Model):
         return (now or timezone.now()).astimezone(self.tz).date()
 
 
-class OpeningHours(models.Model):
+class OpeningHours(ConstraintErrorsOnFields, models.Model):
     """When a clinic is open on one weekday. A weekday without a row is a day it is shut."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="opening_hours")
@@ -182,15 +202,28 @@ class OpeningHours(models.Model):
     opens = models.TimeField()
     closes = models.TimeField()
 
+    constraint_fields = {"weekday_taken": "weekday"}
+
     class Meta:
         ordering = ["clinic", "weekday"]
         verbose_name_plural = "opening hours"
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "weekday"], name="one_opening_per_weekday"),
-            models.CheckConstraint(
-                condition=Q(closes__gt=F("opens")), name="opening_closes_after_opens"
+            models.UniqueConstraint(
+                fields=["clinic", "weekday"],
+                name="one_opening_per_weekday",
+                violation_error_code="weekday_taken",
+                violation_error_message="This weekday has its opening hours already.",
             ),
-            models.CheckConstraint(condition=Q(weekday__lte=6), name="opening_weekday_valid"),
+            models.CheckConstraint(
+                condition=Q(closes__gt=F("opens")),
+                name="opening_closes_after_opens",
+                violation_error_message="Closing time must be after opening time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__lte=6),
+                name="opening_weekday_valid",
+                violation_error_message="A weekday is 0 (Monday) to 6 (Sunday).",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -213,7 +246,9 @@ class Closure(models.Model):
         ordering = ["clinic", "start_date"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(end_date__gte=F("start_date")), name="closure_ends_after_start"
+                condition=Q(end_date__gte=F("start_date")),
+                name="closure_ends_after_start",
+                violation_error_message="The last closed day cannot be before the first.",
             )
         ]
 
@@ -225,22 +260,29 @@ class Closure(models.Model):
             raise ValidationError({"end_date": "The last closed day cannot be before the first."})
 
 
-class Chair(models.Model):
+class Chair(ConstraintErrorsOnFields, models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="chairs")
     name = models.CharField(max_length=60)
     is_active = models.BooleanField(default=True)
 
+    constraint_fields = {"chair_name_taken": "name"}
+
     class Meta:
         ordering = ["clinic", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "name"], name="chair_name_unique_in_clinic")
+            models.UniqueConstraint(
+                fields=["clinic", "name"],
+                name="chair_name_unique_in_clinic",
+                violation_error_code="chair_name_taken",
+                violation_error_message="This clinic has a chair of this name already.",
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.clinic.name} / {self.name}"
 
 
-class StaffMembership(models.Model):
+class StaffMembership(ConstraintErrorsOnFields, models.Model):
     """A user's role at one clinic. A person may work at several clinics."""
 
     class Role(models.TextChoices):
@@ -255,11 +297,16 @@ class StaffMembership(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
 
+    constraint_fields = {"role_held": "role"}
+
     class Meta:
         ordering = ["clinic", "user"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "clinic", "role"], name="membership_unique_role"
+                fields=["user", "clinic", "role"],
+                name="membership_unique_role",
+                violation_error_code="role_held",
+                violation_error_message="This person holds this role at this clinic already.",
             )
         ]
 

@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -94,7 +95,8 @@ class PatientViewSet(
     ScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     mixins.UpdateModelMixin, viewsets.GenericViewSet,
 ):  # fmt: skip
-    """Patients of the caller's clinics; a patient sees only their own record."""
+    """Patients of the caller's clinics; a patient sees only their own record (and lists
+    only that one)."""
 
     serializer_class = PatientSerializer
     patient_field = "id"
@@ -103,7 +105,7 @@ class PatientViewSet(
     ordering_fields = ["last_name", "first_name", "birth_date", "created_at", "id"]
     ordering = ["last_name", "first_name", "id"]
     roles = {
-        "list": STAFF,
+        "list": (*STAFF, PATIENT),
         "retrieve": (*STAFF, PATIENT),
         "create": REGISTRARS,
         "update": REGISTRARS,
@@ -227,6 +229,7 @@ class ScreeningViewSet(
             self.action, ScreeningSerializer
         )
 
+    @extend_schema(responses={201: ScreeningSerializer})
     def create(self, request, *args, **kwargs):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -244,6 +247,7 @@ class ScreeningViewSet(
         )
         return created(ScreeningSerializer(self.get_queryset().get(pk=screening.pk)).data)
 
+    @extend_schema(responses={201: ScreeningSerializer})
     @action(detail=True, methods=["post"], url_path="sign-off")
     def sign_off(self, request, pk=None, **kwargs):
         screening = self.get_object()

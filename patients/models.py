@@ -12,10 +12,17 @@ from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
-from clinic.validators import validate_timezone
+from clinic.validators import (
+    WEIGHT_KG_BELOW,
+    ConstraintErrorsOnFields,
+    validate_birth_date,
+    validate_not_in_future,
+    validate_timezone,
+    validate_weight_kg,
+)
 
 
-class Patient(models.Model):
+class Patient(ConstraintErrorsOnFields, models.Model):
     class Sex(models.TextChoices):
         FEMALE = "female", "Female"
         MALE = "male", "Male"
@@ -26,7 +33,7 @@ class Patient(models.Model):
     mrn = models.CharField("medical record number", max_length=40)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
-    birth_date = models.DateField()
+    birth_date = models.DateField(validators=[validate_birth_date])
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     email = models.EmailField(blank=True)
     phone = PhoneNumberField(blank=True)
@@ -37,7 +44,12 @@ class Patient(models.Model):
         help_text="The patient's own time zone for reminders; blank means the clinic's.",
     )
     weight_kg = models.DecimalField(
-        max_digits=5, decimal_places=1, null=True, blank=True, help_text="Last known weight."
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[validate_weight_kg],
+        help_text="Last known weight.",
     )
     escort_name = models.CharField(max_length=200, blank=True)
     escort_phone = PhoneNumberField(blank=True)
@@ -56,7 +68,11 @@ class Patient(models.Model):
         help_text="The patient's ID in the esketamine (Spravato) REMS, once enrolled.",
     )
     rems_enrolled_on = models.DateField(
-        "REMS enrolment date", null=True, blank=True, help_text="When the enrolment took effect."
+        "REMS enrolment date",
+        null=True,
+        blank=True,
+        validators=[validate_not_in_future],
+        help_text="When the enrolment took effect.",
     )
     # Reminder preferences. Quiet hours are in the patient's own time zone; blank means
     # the clinic's default (scheduling's ReminderPolicy).
@@ -75,29 +91,43 @@ class Patient(models.Model):
 
     history = HistoricalRecords(excluded_fields=["calendar_token"])
 
+    constraint_fields = {"mrn_taken": "mrn"}
+
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic"),
+            models.UniqueConstraint(
+                fields=["clinic", "mrn"],
+                name="patient_mrn_unique_in_clinic",
+                violation_error_code="mrn_taken",
+                violation_error_message="Another patient of this clinic has this medical "
+                "record number already.",
+            ),
             models.UniqueConstraint(
                 fields=["calendar_token"],
                 condition=~Q(calendar_token=""),
                 name="patient_calendar_token_unique",
+                violation_error_message="This calendar link is in use: make a new one.",
             ),
             models.CheckConstraint(
-                condition=Q(weight_kg__isnull=True) | Q(weight_kg__gt=0, weight_kg__lt=400),
+                condition=Q(weight_kg__isnull=True)
+                | Q(weight_kg__gt=0, weight_kg__lt=WEIGHT_KG_BELOW),
                 name="patient_weight_plausible",
+                violation_error_message="A weight is in kilograms, above 0 and below 400.",
             ),
-            # Enrolment is one fact: an ID without a date (or the reverse) is a typing slip.
             models.CheckConstraint(
                 condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
                 | Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
                 name="patient_quiet_hours_both_or_neither",
+                violation_error_message="Give both ends of the quiet hours, or neither.",
             ),
+            # Enrolment is one fact: an ID without a date (or the reverse) is a typing slip.
             models.CheckConstraint(
                 condition=Q(rems_patient_id="", rems_enrolled_on__isnull=True)
                 | (~Q(rems_patient_id="") & Q(rems_enrolled_on__isnull=False)),
                 name="patient_rems_id_and_date_together",
+                violation_error_message="Give the REMS patient ID and its enrolment date "
+                "together, or neither.",
             ),
         ]
 
@@ -150,7 +180,9 @@ class Contraindication(models.Model):
         ordering = ["order", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["absolute", "relative"]), name="contraindication_kind_valid"
+                condition=Q(kind__in=["absolute", "relative"]),
+                name="contraindication_kind_valid",
+                violation_error_message="A contraindication is absolute or relative.",
             )
         ]
 
@@ -200,7 +232,9 @@ class ScreeningAnswer(models.Model):
         ordering = ["screening", "contraindication__order", "contraindication__name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["screening", "contraindication"], name="screening_answer_once_per_item"
+                fields=["screening", "contraindication"],
+                name="screening_answer_once_per_item",
+                violation_error_message="Each checklist item is answered once in a screening.",
             )
         ]
 
@@ -232,6 +266,7 @@ class ScreeningSignOff(models.Model):
             models.CheckConstraint(
                 condition=GreaterThan(Length(Trim("reason")), 0),
                 name="screening_sign_off_has_reason",
+                violation_error_message="Write why treatment may go ahead.",
             )
         ]
 
@@ -317,12 +352,14 @@ class QuestionnaireResponse(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="phq9", total__lte=27) | Q(kind="gad7", total__lte=21),
                 name="questionnaire_total_in_range",
+                violation_error_message="A PHQ-9 totals 0-27 and a GAD-7 0-21.",
             ),
             models.CheckConstraint(
                 condition=Q(
                     band__in=["minimal", "mild", "moderate", "moderately_severe", "severe"]
                 ),
                 name="questionnaire_band_valid",
+                violation_error_message="Unknown severity band.",
             ),
         ]
 

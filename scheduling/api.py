@@ -266,7 +266,7 @@ class CourseViewSet(
         return created(CourseSerializer(self.get_queryset().get(pk=course.pk)).data)
 
     @extend_schema(responses=PlannedSessionSerializer(many=True))
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None)
     def preview(self, request, **kwargs):
         """The sessions a new course would have; nothing is written."""
         planned = services.course_plan(**self._start_args(request))

@@ -91,8 +91,10 @@ class StrictBooleanFilter(filters.Filter):
     field_class = StrictBooleanField
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.Filter):
-    """A related object's id: a whole number in a primary key's range."""
+    """A related object's id: a whole number in a primary key's range (and the schema
+    says so)."""
 
     field_class = forms.IntegerField
 
@@ -263,7 +265,8 @@ def exception_handler(exc, context):
     {"status": 400, "code": "invalid", "detail": "...", "errors": {"field": ["message"]}}
 
     Business rules raise Django's ValidationError in the services; they become 400s
-    naming the field, exactly as DRF's own validation does.
+    naming the field, exactly as DRF's own validation does. A body that is not JSON at
+    all is a 400 under "body".
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -273,6 +276,9 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON: the body is the field at fault.
+        exc = exceptions.ValidationError({"body": [str(exc.detail)]})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -25,7 +25,8 @@ class ClinicSerializer(ModelSerializer):
         model = Clinic
         fields = [
             "id", "name", "slug", "timezone", "address", "phone", "email",
-            "maintenance_horizon_days", "screening_valid_days", "opening_hours", "closures",
+            "maintenance_horizon_days", "course_start_horizon_days", "screening_valid_days",
+            "opening_hours", "closures",
         ]  # fmt: skip
         read_only_fields = ["id", "slug", "opening_hours", "closures"]
 

@@ -14,6 +14,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
+from clinic.validators import WEIGHT_KG_BELOW, ConstraintErrorsOnFields, validate_weight_kg
 from patients.models import Patient, QuestionnaireResponse
 
 from .courses import Session
@@ -51,7 +52,12 @@ class CheckIn(models.Model):
     escort_name = models.CharField(max_length=200, blank=True)
     escort_phone = PhoneNumberField(blank=True)
     weight_kg = models.DecimalField(
-        max_digits=5, decimal_places=1, null=True, blank=True, help_text="Weighed today."
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[validate_weight_kg],
+        help_text="Weighed today.",
     )
     notes = models.TextField(blank=True)
 
@@ -61,13 +67,16 @@ class CheckIn(models.Model):
         verbose_name = "check-in"
         constraints = [
             models.CheckConstraint(
-                condition=Q(weight_kg__isnull=True) | Q(weight_kg__gt=0, weight_kg__lt=400),
+                condition=Q(weight_kg__isnull=True)
+                | Q(weight_kg__gt=0, weight_kg__lt=WEIGHT_KG_BELOW),
                 name="check_in_weight_plausible",
+                violation_error_message="A weight is in kilograms, above 0 and below 400.",
             ),
             # "Escort confirmed" with nobody named would not help at discharge.
             models.CheckConstraint(
                 condition=Q(escort_confirmed=False) | _has_text("escort_name"),
                 name="check_in_escort_named",
+                violation_error_message="Name the escort who will take the patient home.",
             ),
         ]
 
@@ -75,7 +84,7 @@ class CheckIn(models.Model):
         return f"Check-in of session {self.session_id}"
 
 
-class ChecklistWaiver(models.Model):
+class ChecklistWaiver(ConstraintErrorsOnFields, models.Model):
     """A clinician lets dosing go ahead without one checklist item, in writing."""
 
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="waivers")
@@ -86,11 +95,22 @@ class ChecklistWaiver(models.Model):
 
     history = HistoricalRecords()
 
+    constraint_fields = {"waiver_taken": "item"}
+
     class Meta:
         ordering = ["waived_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["session", "item"], name="waiver_once_per_item"),
-            models.CheckConstraint(condition=_has_text("reason"), name="waiver_has_reason"),
+            models.UniqueConstraint(
+                fields=["session", "item"],
+                name="waiver_once_per_item",
+                violation_error_message="This checklist item is waived already for this session.",
+                violation_error_code="waiver_taken",
+            ),
+            models.CheckConstraint(
+                condition=_has_text("reason"),
+                name="waiver_has_reason",
+                violation_error_message="Write why the checklist item is waived.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -106,7 +126,12 @@ class DoseAdministration(models.Model):
     # IV: mg/kg x the weight recorded at check-in = total mg, infused over minutes.
     mg_per_kg = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     weight_kg = models.DecimalField(
-        max_digits=5, decimal_places=1, null=True, blank=True, help_text="Weight used."
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[validate_weight_kg],
+        help_text="Weight used.",
     )
     infusion_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     # Both routes: the total. Intranasal: devices x mg per device.
@@ -131,9 +156,15 @@ class DoseAdministration(models.Model):
     class Meta:
         verbose_name = "dose"
         constraints = [
-            models.CheckConstraint(condition=Q(total_mg__gt=0), name="dose_total_positive"),
             models.CheckConstraint(
-                condition=Q(ended_at__gte=F("started_at")), name="dose_ends_after_start"
+                condition=Q(total_mg__gt=0),
+                name="dose_total_positive",
+                violation_error_message="A dose is more than 0 mg.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=F("started_at")),
+                name="dose_ends_after_start",
+                violation_error_message="A dose cannot end before it started.",
             ),
             models.CheckConstraint(
                 condition=~Q(route="iv")
@@ -144,6 +175,8 @@ class DoseAdministration(models.Model):
                     devices__isnull=True,
                 ),
                 name="dose_iv_fields",
+                violation_error_message="An IV dose needs mg/kg, the weight and the infusion "
+                "minutes, and no devices.",
             ),
             models.CheckConstraint(
                 condition=~Q(route="intranasal")
@@ -153,6 +186,8 @@ class DoseAdministration(models.Model):
                     & _has_text("lot_number")
                 ),
                 name="dose_intranasal_fields",
+                violation_error_message="An intranasal dose is a number of devices of the same "
+                "mg, with a lot number.",
             ),
             models.CheckConstraint(
                 condition=Q(signed_off_by__isnull=True, signed_off_at__isnull=True)
@@ -161,6 +196,8 @@ class DoseAdministration(models.Model):
                     & _has_text("sign_off_reason")
                 ),
                 name="dose_sign_off_complete",
+                violation_error_message="A dose sign-off needs the clinician, the time and a "
+                "reason.",
             ),
         ]
 
@@ -180,8 +217,16 @@ class DeviceAdministration(models.Model):
     class Meta:
         ordering = ["dose", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["dose", "number"], name="device_number_unique"),
-            models.CheckConstraint(condition=Q(number__gte=1), name="device_number_positive"),
+            models.UniqueConstraint(
+                fields=["dose", "number"],
+                name="device_number_unique",
+                violation_error_message="Each device of a dose has its own number.",
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=1),
+                name="device_number_positive",
+                violation_error_message="Devices are numbered from 1.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -264,32 +309,42 @@ class VitalSigns(models.Model):
         indexes = [models.Index(fields=["session", "measured_at"], name="vitals_session_time_idx")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(systolic__gte=50, systolic__lte=300), name="vitals_systolic_possible"
+                condition=Q(systolic__gte=50, systolic__lte=300),
+                name="vitals_systolic_possible",
+                violation_error_message="A systolic pressure is from 50 to 300 mmHg.",
             ),
             models.CheckConstraint(
                 condition=Q(diastolic__gte=20, diastolic__lte=200, diastolic__lt=F("systolic")),
                 name="vitals_diastolic_possible",
+                violation_error_message="A diastolic pressure is from 20 to 200 mmHg, below the "
+                "systolic.",
             ),
             models.CheckConstraint(
                 condition=Q(heart_rate__gte=20, heart_rate__lte=250),
                 name="vitals_heart_rate_possible",
+                violation_error_message="A heart rate is from 20 to 250 a minute.",
             ),
             models.CheckConstraint(
-                condition=Q(spo2__gte=50, spo2__lte=100), name="vitals_spo2_possible"
+                condition=Q(spo2__gte=50, spo2__lte=100),
+                name="vitals_spo2_possible",
+                violation_error_message="An SpO2 is from 50 to 100 %%.",
             ),
             models.CheckConstraint(
                 condition=Q(respiratory_rate__isnull=True)
                 | Q(respiratory_rate__gte=4, respiratory_rate__lte=60),
                 name="vitals_respiratory_rate_possible",
+                violation_error_message="A respiratory rate is from 4 to 60 a minute.",
             ),
             models.CheckConstraint(
                 condition=Q(temperature_c__isnull=True)
                 | Q(temperature_c__gte=30, temperature_c__lte=43),
                 name="vitals_temperature_possible",
+                violation_error_message="A temperature is from 30 to 43 °C.",
             ),
             models.CheckConstraint(
                 condition=Q(amends__isnull=True) | _has_text("amendment_reason"),
                 name="vitals_amendment_has_reason",
+                violation_error_message="Write why the reading is corrected.",
             ),
         ]
 
@@ -350,16 +405,22 @@ class SideEffect(models.Model):
             models.CheckConstraint(
                 condition=Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("onset_at")),
                 name="side_effect_resolves_after_onset",
+                violation_error_message="A side effect cannot resolve before its onset.",
             ),
             models.CheckConstraint(
-                condition=Q(cadss__isnull=True) | Q(cadss__lte=92), name="side_effect_cadss_range"
+                condition=Q(cadss__isnull=True) | Q(cadss__lte=92),
+                name="side_effect_cadss_range",
+                violation_error_message="A CADSS score is from 0 to 92.",
             ),
             models.CheckConstraint(
-                condition=Q(moaa_s__isnull=True) | Q(moaa_s__lte=5), name="side_effect_moaas_range"
+                condition=Q(moaa_s__isnull=True) | Q(moaa_s__lte=5),
+                name="side_effect_moaas_range",
+                violation_error_message="A MOAA/S score is from 0 to 5.",
             ),
             models.CheckConstraint(
                 condition=Q(amends__isnull=True) | _has_text("amendment_reason"),
                 name="side_effect_amendment_has_reason",
+                violation_error_message="Write why the side effect is corrected.",
             ),
         ]
 
@@ -423,6 +484,7 @@ class Alert(models.Model):
                     & _has_text("acknowledgement_note")
                 ),
                 name="alert_acknowledgement_complete",
+                violation_error_message="An acknowledgement needs who, when and a note.",
             ),
             # Every alert points at the record that raised it.
             models.CheckConstraint(
@@ -430,6 +492,8 @@ class Alert(models.Model):
                 | Q(kind="serious_side_effect", side_effect__isnull=False)
                 | Q(kind="phq9_item9", questionnaire__isnull=False),
                 name="alert_has_its_source",
+                violation_error_message="An alert refers to the reading, side effect or "
+                "questionnaire that raised it.",
             ),
         ]
 
@@ -479,8 +543,13 @@ class Discharge(models.Model):
             models.CheckConstraint(
                 condition=Q(discharged_at__gte=F("monitoring_from")),
                 name="discharge_after_monitoring_start",
+                violation_error_message="A discharge cannot come before the monitoring started.",
             ),
-            models.CheckConstraint(condition=_has_text("escort_name"), name="discharge_has_escort"),
+            models.CheckConstraint(
+                condition=_has_text("escort_name"),
+                name="discharge_has_escort",
+                violation_error_message="Name the escort who takes the patient home.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -526,6 +595,7 @@ class RemsReport(models.Model):
                 condition=Q(filed_at__isnull=True, filed_by__isnull=True)
                 | Q(filed_at__isnull=False, filed_by__isnull=False),
                 name="rems_report_filed_by_and_at",
+                violation_error_message="A filed REMS form needs who filed it and when.",
             )
         ]
 

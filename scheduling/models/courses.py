@@ -103,9 +103,15 @@ class Session(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["course", "number"], name="session_number_unique"),
+            models.UniqueConstraint(
+                fields=["course", "number"],
+                name="session_number_unique",
+                violation_error_message="Each session of a course has its own number.",
+            ),
             models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="session_ends_after_start"
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="session_ends_after_start",
+                violation_error_message="A session must end after it starts.",
             ),
         ]
         indexes = [

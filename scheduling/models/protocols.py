@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from clinic.models import Clinic
+from clinic.validators import ConstraintErrorsOnFields
 
 # A route's plausibility limits, above any range a clinician may sign off (CLINICAL.md
 # section 2: IV 0.1-1.0 mg/kg is the range used; esketamine 84 mg is 3 devices); a
@@ -16,7 +17,7 @@ from clinic.models import Clinic
 DOSE_CEILINGS = {"iv": (Decimal("2.00"), 200), "intranasal": (None, 84)}
 
 
-class Protocol(models.Model):
+class Protocol(ConstraintErrorsOnFields, models.Model):
     class Drug(models.TextChoices):
         KETAMINE = "ketamine", "Racemic ketamine"
         ESKETAMINE = "esketamine", "Esketamine"
@@ -95,31 +96,42 @@ class Protocol(models.Model):
 
     history = HistoricalRecords()
 
+    constraint_fields = {"protocol_code_taken": "code"}
+
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["clinic", "code"], name="protocol_code_unique_in_clinic"
+                fields=["clinic", "code"],
+                name="protocol_code_unique_in_clinic",
+                violation_error_message="This clinic has a protocol with this code already.",
+                violation_error_code="protocol_code_taken",
             ),
             models.UniqueConstraint(
                 fields=["code"],
                 condition=Q(clinic__isnull=True),
                 name="protocol_code_unique_builtin",
+                violation_error_message="A built-in protocol has this code already.",
+                violation_error_code="protocol_code_taken",
             ),
             models.CheckConstraint(
-                condition=Q(session_minutes__gt=0), name="protocol_session_minutes_positive"
+                condition=Q(session_minutes__gt=0),
+                name="protocol_session_minutes_positive",
+                violation_error_message="A session lasts at least a minute.",
             ),
             models.CheckConstraint(
                 condition=Q(dose_mg_per_kg_min__isnull=True)
                 | Q(dose_mg_per_kg_max__isnull=True)
                 | Q(dose_mg_per_kg_max__gte=F("dose_mg_per_kg_min")),
                 name="protocol_iv_dose_range_ordered",
+                violation_error_message="The highest mg/kg cannot be below the lowest.",
             ),
             models.CheckConstraint(
                 condition=Q(dose_mg_min__isnull=True)
                 | Q(dose_mg_max__isnull=True)
                 | Q(dose_mg_max__gte=F("dose_mg_min")),
                 name="protocol_in_dose_range_ordered",
+                violation_error_message="The highest dose cannot be below the lowest.",
             ),
         ]
 
@@ -186,13 +198,25 @@ class ProtocolPhase(models.Model):
     class Meta:
         ordering = ["protocol", "order"]
         constraints = [
-            models.UniqueConstraint(fields=["protocol", "order"], name="phase_order_unique"),
-            models.CheckConstraint(
-                condition=Q(sessions_per_period__gte=1), name="phase_has_sessions"
+            models.UniqueConstraint(
+                fields=["protocol", "order"],
+                name="phase_order_unique",
+                violation_error_message="Each phase of a protocol has its own position.",
             ),
-            models.CheckConstraint(condition=Q(period_length__gte=1), name="phase_period_positive"),
             models.CheckConstraint(
-                condition=Q(periods__isnull=True) | Q(periods__gte=1), name="phase_length_positive"
+                condition=Q(sessions_per_period__gte=1),
+                name="phase_has_sessions",
+                violation_error_message="A phase has at least one session a period.",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_length__gte=1),
+                name="phase_period_positive",
+                violation_error_message="A period is at least 1 long.",
+            ),
+            models.CheckConstraint(
+                condition=Q(periods__isnull=True) | Q(periods__gte=1),
+                name="phase_length_positive",
+                violation_error_message="A phase lasts at least one period, or is open-ended.",
             ),
         ]
 

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 
 from clinic.models import Clinic
+from clinic.validators import ConstraintErrorsOnFields
 
 from ..discreet import forbidden_words_in
 from .courses import Course, Session
@@ -81,7 +82,7 @@ class ReminderPolicy(models.Model):
         return f"Reminder policy of clinic {self.clinic_id}"
 
 
-class ReminderRule(models.Model):
+class ReminderRule(ConstraintErrorsOnFields, models.Model):
     """One kind of reminder at one clinic: when, through which channels, or not at all.
 
     Overrides the default for that kind; kinds without a row use the defaults.
@@ -100,13 +101,22 @@ class ReminderRule(models.Model):
     by_email = models.BooleanField(default=True)
     by_sms = models.BooleanField(default=True)
 
+    constraint_fields = {"reminder_rule_taken": "kind"}
+
     class Meta:
         ordering = ["clinic", "-lead_minutes"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "kind"], name="reminder_rule_once_per_kind"),
+            models.UniqueConstraint(
+                fields=["clinic", "kind"],
+                name="reminder_rule_once_per_kind",
+                violation_error_message="This clinic has a rule for this kind of reminder already.",
+                violation_error_code="reminder_rule_taken",
+            ),
             models.CheckConstraint(
                 condition=Q(lead_minutes__gt=models.F("latest_minutes")),
                 name="reminder_rule_lead_before_latest",
+                violation_error_message="The reminder must be planned earlier than its latest "
+                "sending time.",
             ),
         ]
 
@@ -124,7 +134,7 @@ class ReminderRule(models.Model):
             )
 
 
-class ReminderTemplate(models.Model):
+class ReminderTemplate(ConstraintErrorsOnFields, models.Model):
     """A clinic's own words for one kind and channel (Django template language).
 
     Context: clinic_name, clinic_address, clinic_phone, first_name, when (the date and
@@ -139,11 +149,17 @@ class ReminderTemplate(models.Model):
     text = models.TextField(blank=True, help_text="Plain text (the SMS, or the e-mail's text).")
     html = models.TextField(blank=True, help_text="E-mail only: the HTML part.")
 
+    constraint_fields = {"reminder_template_taken": "channel"}
+
     class Meta:
         ordering = ["clinic", "kind", "channel"]
         constraints = [
             models.UniqueConstraint(
-                fields=["clinic", "kind", "channel"], name="reminder_template_once"
+                fields=["clinic", "kind", "channel"],
+                name="reminder_template_once",
+                violation_error_message="This clinic has a template for this reminder and "
+                "channel already.",
+                violation_error_code="reminder_template_taken",
             )
         ]
 
@@ -225,11 +241,14 @@ class Reminder(models.Model):
         ordering = ["due_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["session", "kind", "channel"], name="reminder_once_per_kind_and_channel"
+                fields=["session", "kind", "channel"],
+                name="reminder_once_per_kind_and_channel",
+                violation_error_message="This reminder is planned already for this session.",
             ),
             models.CheckConstraint(
                 condition=Q(status="skipped") | Q(skip_reason=""),
                 name="reminder_skip_reason_only_when_skipped",
+                violation_error_message="Only a skipped reminder has a reason for skipping.",
             ),
             # A claim token exists exactly while a row is being sent, so the token alone
             # identifies a live claim.
@@ -237,6 +256,7 @@ class Reminder(models.Model):
                 condition=Q(status="sending", claim_token__isnull=False)
                 | (~Q(status="sending") & Q(claim_token__isnull=True)),
                 name="reminder_claim_token_only_while_sending",
+                violation_error_message="Only a reminder being sent has a claim.",
             ),
         ]
         indexes = [

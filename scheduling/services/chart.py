@@ -21,6 +21,7 @@ from django.utils import timezone
 from clinic.db import Columns, insert, insert_if, table
 from clinic.models import Clinic, StaffMembership
 from clinic.selectors import user_has_role
+from clinic.validators import validate_weight_kg
 from patients.models import Patient, QuestionnaireResponse
 from patients.services import questionnaire_record
 
@@ -234,8 +235,10 @@ def _weight(value) -> Decimal | None:
         weight = Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     except InvalidOperation as exc:
         raise ValidationError({"weight_kg": "Give the weight in kilograms."}) from exc
-    if not Decimal("0") < weight < Decimal("400"):
-        raise ValidationError({"weight_kg": f"{weight} kg is not a possible weight."})
+    try:
+        validate_weight_kg(weight)
+    except ValidationError as exc:
+        raise ValidationError({"weight_kg": exc.messages}) from exc
     return weight
 
 

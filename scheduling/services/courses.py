@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from clinic.models import Clinic
 from clinic.selectors import clinic_calendar
 from patients.models import Patient
 from patients.selectors import screening_gate
@@ -46,6 +47,22 @@ def _horizon(*, patient: Patient, now: dt.datetime) -> dt.date:
     return clinic.local_today(now) + dt.timedelta(days=clinic.maintenance_horizon_days)
 
 
+def course_start_date_check(*, clinic: Clinic, start_date: dt.date, now: dt.datetime) -> str:
+    """What is wrong with a new course's start date, or "": from today (in the clinic's
+    calendar) up to the clinic's horizon for starting courses."""
+    today = clinic.local_today(now)
+    if start_date < today:
+        return f"The start date {start_date.isoformat()} is in the past for a new course."
+    latest = today + dt.timedelta(days=clinic.course_start_horizon_days)
+    if start_date > latest:
+        return (
+            f"The start date {start_date.isoformat()} is more than "
+            f"{clinic.course_start_horizon_days} days ahead (the latest is "
+            f"{latest.isoformat()}): check the year."
+        )
+    return ""
+
+
 def course_plan(
     *,
     patient: Patient,
@@ -67,10 +84,9 @@ def course_plan(
         errors["protocol"] = "This protocol belongs to another clinic."
     elif not protocol.is_active:
         errors["protocol"] = "This protocol is retired; choose an active one."
-    if start_date < clinic.local_today(now):
-        errors["start_date"] = (
-            f"The start date {start_date.isoformat()} is in the past for a new course."
-        )
+    start_problem = course_start_date_check(clinic=clinic, start_date=start_date, now=now)
+    if start_problem:
+        errors["start_date"] = start_problem
     weekdays = list(preferred_weekdays)
     if not weekdays:
         errors["preferred_weekdays"] = "Choose at least one weekday."
@@ -209,7 +225,10 @@ def course_start(
         start_date=start_date,
         preferred_weekdays=list(preferred_weekdays),
         preferred_time=preferred_time,
-        planned_until=_horizon(patient=patient, now=now) if protocol.is_open_ended else None,
+        # What course_plan wrote out: never before the course's own start.
+        planned_until=max(_horizon(patient=patient, now=now), start_date)
+        if protocol.is_open_ended
+        else None,
         created_by=by,
     )
     _write_sessions(course=course, planned=planned, by=by, now=now)
