@@ -17,12 +17,15 @@ app.conf.beat_schedule = {
         "task": "scheduling.tasks.courses_extend_horizon",
         "schedule": crontab(minute=15, hour="*/6"),
     },
-    # The reminder sweep: claims due reminders and hands them to workers in batches.
-    # A sweep not started within a minute is dropped: the next one does its work.
+    # The reminder sweep: takes back the claims of dead workers, claims due reminders and
+    # hands them to workers in batches. Every 10 seconds, so that after a worker dies or
+    # the broker comes back its reminders go out within REMINDER_STALL_SECONDS plus 10 s;
+    # a sweep with nothing to do is two indexed queries. One not started in time is
+    # dropped: the next one does its work.
     "reminders-dispatch-due": {
         "task": "scheduling.tasks.reminders_dispatch_due",
-        "schedule": 60.0,
-        "options": {"expires": 55},
+        "schedule": 10.0,
+        "options": {"expires": 9},
     },
     # No-shows to follow up, maintenance to book, REMS forms due.
     "staff-notices-raise-due": {

@@ -208,14 +208,23 @@ if SMS_BACKEND.endswith("TwilioSmsBackend") and not (
         "TWILIO_FROM_NUMBER."
     )
 # How many reminders one worker task sends, how many one sweep claims at most, after how
-# long a claim whose worker died is taken back, and how often a transient failure is
-# retried (with backoff) before the reminder is marked failed.
+# long a claim is taken back from a dead worker, and how often a transient failure is
+# retried (with backoff) before the reminder is marked failed. A claim whose batch has
+# started is taken back once its worker has been silent REMINDER_STALL_SECONDS (a running
+# batch says it is alive every third of that); one still queued, after
+# REMINDER_CLAIM_TIMEOUT_SECONDS (it may be waiting behind a long queue).
 REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=200)
 REMINDER_SWEEP_LIMIT = env.int("REMINDER_SWEEP_LIMIT", default=20_000)
 REMINDER_CLAIM_TIMEOUT_SECONDS = env.int("REMINDER_CLAIM_TIMEOUT_SECONDS", default=900)
+REMINDER_STALL_SECONDS = env.int("REMINDER_STALL_SECONDS", default=15)
 REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
 REMINDER_LINK_MAX_AGE_DAYS = env.int("REMINDER_LINK_MAX_AGE_DAYS", default=7)
-for _name in ("REMINDER_BATCH_SIZE", "REMINDER_SWEEP_LIMIT", "REMINDER_CLAIM_TIMEOUT_SECONDS"):
+for _name in (
+    "REMINDER_BATCH_SIZE",
+    "REMINDER_SWEEP_LIMIT",
+    "REMINDER_CLAIM_TIMEOUT_SECONDS",
+    "REMINDER_STALL_SECONDS",
+):
     if vars()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive whole number.")
 
@@ -243,6 +252,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses the broker reconnects for as long as it takes (Celery's default gives
+# up after 100 tries, about 47 minutes, and the worker exits). The batch it is running
+# goes on meanwhile: sending needs only the database and the mail or SMS provider, and its
+# acknowledgement, lost with the connection, only means the task is delivered again
+# later, when it finds its rows already sent. Cancelling it instead (Celery 6's default)
+# would leave its rows claimed until the sweep takes them back.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A web request that enqueues a task (after its transaction commits) must not hang when
 # the broker is down: connect and publish time out quickly and retry little. Nothing is
 # lost by giving up: reminders live in the database and the next sweep sends them.

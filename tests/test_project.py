@@ -55,6 +55,47 @@ def test_the_procfile_runs_web_worker_and_beat():
     assert "celery -A clinic beat" in lines["beat"]
 
 
+def test_the_procfile_starts_the_worker_and_beat_again_when_they_exit(tmp_path):
+    # honcho restarts nothing, and stops every process when one exits: a worker that
+    # dies (say, on a broker outage) must be started again by its own line.
+    import contextlib
+    import os
+    import signal
+    import subprocess
+
+    lines = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    runs = tmp_path / "runs"
+    fake = tmp_path / "bin" / "celery"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$3" >> {runs}\nexit 1\n')
+    fake.chmod(0o755)
+    for name in ("worker", "beat"):
+        runs.write_text("")
+        proc = subprocess.Popen(
+            ["sh", "-c", lines[name]],
+            env={"PATH": f"{fake.parent}:/usr/bin:/bin"},
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # the shell and its sleep
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        assert runs.read_text().split() == [name, name], f"{name} was not started again"
+
+
+def test_compose_restarts_a_worker_or_beat_that_exits():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["restart"] == "unless-stopped"
+
+
 def test_the_readme_quick_start_has_exactly_two_commands():
     readme = (ROOT / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]

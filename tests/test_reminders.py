@@ -411,12 +411,15 @@ def test_a_session_cancelled_between_the_batch_read_and_the_send_is_not_sent(pat
     assert {r.skip_reason for r in rows(s1, kind=K.CONFIRM).values()} == {"session_cancelled"}
 
 
-def test_the_sweep_runs_every_minute_from_beat_and_nothing_waits_in_the_broker():
+def test_the_sweep_runs_every_10_seconds_from_beat_and_nothing_waits_in_the_broker(settings):
     from clinic.celery import app
 
     sweep = app.conf.beat_schedule["reminders-dispatch-due"]
     assert sweep["task"] == "scheduling.tasks.reminders_dispatch_due"
-    assert sweep["schedule"] == 60.0
+    # A dead worker's claims come back within REMINDER_STALL_SECONDS plus one sweep: 30 s.
+    assert sweep["schedule"] == 10.0
+    assert settings.REMINDER_STALL_SECONDS + sweep["schedule"] <= 30
+    assert sweep["options"]["expires"] < sweep["schedule"]
     assert "eta" not in sweep["options"] and "countdown" not in sweep["options"]
 
 
@@ -455,10 +458,10 @@ def test_a_batch_asks_the_database_the_same_number_of_times_per_reminder(patient
     large, sent_large = _batch_queries(12, now)
 
     assert sent_small == {"sent": 3} and sent_large == {"sent": 12}
-    # Per reminder: the mark and its (save)point; per batch: the read, the clinic's
-    # settings and the protocol.
+    # Per reminder: the mark and its (save)point; per batch: the read, the heartbeat,
+    # the clinic's settings and the protocol.
     assert (large - small) == 3 * (12 - 3)
-    assert small - 3 * 3 <= 5
+    assert small - 3 * 3 <= 6
 
 
 def test_the_answer_link_is_the_one_reverse_writes(settings):
@@ -502,6 +505,40 @@ def test_a_claim_whose_worker_died_is_taken_back_after_the_timeout_and_sent_once
     assert len(mail.outbox) == 1 and len(LocmemSmsBackend.outbox) == 1
     confirm = rows(first(patient.courses.get()))[K.CONFIRM, C.EMAIL]
     assert (confirm.status, confirm.attempts) == (R.SENT, 2)
+
+
+def test_a_started_batch_whose_worker_fell_silent_is_taken_back_after_the_stall_time(
+    patient, settings
+):
+    from scheduling.services import reminders as svc
+
+    settings.REMINDER_STALL_SECONDS = 15
+    start(patient)
+    now = at(2027, 1, 2, 10)
+    (dead,) = reminders_dispatch_due(now=now)
+    svc._reminder_claim_heartbeat(claim_token=dead, now=now)  # it started, then was killed
+
+    assert reminders_dispatch_due(now=now + dt.timedelta(seconds=14)) == []  # may be alive
+    (token,) = reminders_dispatch_due(now=now + dt.timedelta(seconds=16))
+    assert reminders_send_batch(claim_token=token, now=now + dt.timedelta(seconds=16)) == {
+        "sent": 2
+    }
+    assert reminders_send_batch(claim_token=dead, now=now + dt.timedelta(seconds=20)) == {}
+    assert len(mail.outbox) == 1 and len(LocmemSmsBackend.outbox) == 1
+
+
+def test_a_queued_batch_is_not_taken_back_at_the_stall_time(patient, settings):
+    # Not started yet: it may be waiting behind a long queue, so it has the claim timeout.
+    settings.REMINDER_STALL_SECONDS = 15
+    settings.REMINDER_CLAIM_TIMEOUT_SECONDS = 600
+    start(patient)
+    now = at(2027, 1, 2, 10)
+    (queued,) = reminders_dispatch_due(now=now)
+
+    assert reminders_dispatch_due(now=now + dt.timedelta(minutes=9)) == []
+    assert reminders_send_batch(claim_token=queued, now=now + dt.timedelta(minutes=9)) == {
+        "sent": 2
+    }
 
 
 def test_a_reminder_whose_workers_keep_dying_is_failed_and_staff_told(patient, settings):

@@ -126,10 +126,11 @@ def redis_clean():
 
 @pytest.fixture
 def start_worker(transactional_db, smtp, redis_clean, tmp_path):
-    """Start real workers; every one still running is stopped at the end."""
+    """Start real workers (and, with `beat=True`, a Celery beat); every one still running
+    is stopped at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(*, broker=None, concurrency=2, email_delay=None, name="w1"):
+    def start(*, broker=None, concurrency=2, email_delay=None, name="w1", beat=False):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.pop("EMAIL_BACKEND", None)
         env.update(
@@ -145,12 +146,10 @@ def start_worker(transactional_db, smtp, redis_clean, tmp_path):
         if email_delay is not None:
             env["EMAIL_BACKEND"] = "tests.reminder_support.SlowSmtpBackend"
             env["REMINDER_TEST_EMAIL_DELAY"] = str(email_delay)
-        log = open(tmp_path / f"worker-{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "celery"),
-                "-A",
-                "clinic",
+        if beat:  # the project's beat schedule, its state file under tmp_path
+            role = ["beat", "--loglevel=INFO", f"--schedule={tmp_path / f'beat-{name}'}"]
+        else:
+            role = [
                 "worker",
                 "--loglevel=INFO",
                 f"--concurrency={concurrency}",
@@ -158,7 +157,10 @@ def start_worker(transactional_db, smtp, redis_clean, tmp_path):
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-            ],
+            ]
+        log = open(tmp_path / f"worker-{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "clinic", *role],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -188,12 +190,15 @@ def stop(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
 
 
 class ThrowawayRedis:
-    """A redis-server of our own on a free port; never the machine's main one."""
+    """A redis-server of our own on a free port; never the machine's main one. Persistent
+    (an append-only file, as docker-compose.yml runs Redis) keeps the queue over a
+    restart; otherwise a restart loses every task in it."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, *, persistent=False):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = tmp_path
+        self.persistent = persistent
         self.proc = None
 
     def start(self):
@@ -207,7 +212,7 @@ class ThrowawayRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
                 "--dir",
                 str(self.dir),
             ],  # fmt: skip
@@ -235,6 +240,16 @@ def throwaway_redis(tmp_path):
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
     server = ThrowawayRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = ThrowawayRedis(tmp_path, persistent=True)
     server.start()
     yield server
     server.stop()
@@ -519,3 +534,73 @@ def test_redis_down_during_booking_then_back_the_reminder_arrives(
     # committed): wait for the commit rather than race it.
     ride = Reminder.objects.filter(session=s, kind="ride", channel="email")
     wait_for(lambda: ride.get().status == R.SENT, 30, "the reminder marked sent")
+
+
+def test_a_worker_busy_when_redis_goes_carries_on_after_it_returns(
+    single, clinic, smtp, start_worker, persistent_redis, publish_to
+):
+    """Redis stops for a few seconds while the worker is in the middle of a batch, with
+    two more batches queued, and comes back on the same port with its queue (as in
+    docker-compose.yml). The same worker process finishes its batch, reconnects and
+    sends the rest; nothing is sent twice."""
+    redis_server = persistent_redis
+    publish_to(redis_server.url)
+    sessions = [book(single, patient(clinic, n, phone=False)) for n in range(1, 9)]
+    now = max(due(s, "ride") for s in sessions)
+    worker = start_worker(broker=redis_server.url, concurrency=1, email_delay=0.25, name="busy")
+    assert len(reminders_dispatch_due(now=now, batch_size=16)) == 3  # 8 e-mails each
+
+    wait_for(lambda: len(smtp) >= 3, 30, "the first e-mails of the first batch")
+    redis_server.stop()
+    time.sleep(6)
+    assert worker.poll() is None, "the worker exited while Redis was down"
+    redis_server.start()
+
+    wait_for(lambda: len(smtp) >= 24, 30, "all 24 e-mails after Redis came back")
+    emails = Reminder.objects.filter(channel="email")
+    wait_for(lambda: emails.filter(status=R.SENT).count() == 24, 10, "the last marks")
+    time.sleep(1.5)
+    assert worker.poll() is None, "the worker exited after Redis came back"
+    assert len(smtp) == 24
+    assert len(set(smtp.message_ids())) == 24
+    assert emails.filter(status=R.SENT, attempts=1).count() == 24
+
+
+def test_reminders_stranded_in_sending_go_out_within_30_s_of_recovery(
+    single, clinic, smtp, start_worker, throwaway_redis, publish_to
+):
+    """The worker is killed in the middle of a batch and Redis restarts (without
+    persistence: the task is gone with it). The batch's rows are left "sending"; once
+    Redis is back, a new worker and the project's beat send them within 30 seconds."""
+    publish_to(throwaway_redis.url)
+    for n in range(1, 11):
+        book(single, patient(clinic, n, phone=False))
+    # Due now by the real clock: the beat's sweeps run with it.
+    Reminder.objects.update(due_at=timezone.now() - dt.timedelta(minutes=1))
+    first = start_worker(broker=throwaway_redis.url, concurrency=1, email_delay=0.25, name="k")
+    (token,) = reminders_dispatch_due(batch_size=100)  # one batch: 30 e-mails, 30 skipped
+
+    def recorded():  # the worker has written down every e-mail it sent
+        sent = Reminder.objects.filter(status=R.SENT, channel="email").count()
+        return len(smtp) >= 8 and sent == len(smtp)
+
+    wait_for(recorded, 30, "the first e-mails of the batch, sent and recorded")
+    stop(first, signal.SIGKILL)
+    delivered = len(smtp)
+    assert delivered < 30, "the kill must land in the middle of the batch"
+    throwaway_redis.stop()
+    time.sleep(3)
+    throwaway_redis.start()
+    recovered = time.monotonic()
+    start_worker(broker=throwaway_redis.url, name="after")
+    start_worker(broker=throwaway_redis.url, name="beat", beat=True)
+
+    emails = Reminder.objects.filter(channel="email")
+    wait_for(lambda: emails.filter(status=R.SENT).count() == 30, 45, "the stranded reminders")
+    took = time.monotonic() - recovered
+    print(f"the stranded reminders went out {took:.1f} s after recovery")
+    time.sleep(1.5)
+    assert took <= 30, f"the stranded reminders went out {took:.0f} s after recovery"
+    assert len(smtp) == 30
+    assert len(set(smtp.message_ids())) == 30
+    assert emails.filter(attempts=2).count() == 30 - delivered

@@ -227,6 +227,12 @@ class Reminder(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Times claimed.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the worker sending this claim last showed it was alive: set as "
+        "its batch starts and every few seconds while it runs; empty while still queued.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
     delivery_status = models.CharField(

@@ -14,16 +14,18 @@ locks each row, checks it still holds the claim and that the session is still bo
 at the planned time, marks it sent and calls the transport inside that one transaction:
 the commit follows the transport's success at once. A worker killed before the
 transport call leaves the row "sending" with its claim; the task is redelivered (late
-acknowledgement) or, failing that, the sweep takes the claim back after
-REMINDER_CLAIM_TIMEOUT_SECONDS. The one window left is between the provider accepting a
-message and the commit reaching the database; a kill exactly there sends that message
-twice, with the same Message-ID (see the README).
+acknowledgement) or, failing that, the sweep takes the claim back: once the batch's
+heartbeat has been silent REMINDER_STALL_SECONDS, or, for a batch that never started,
+after REMINDER_CLAIM_TIMEOUT_SECONDS. The one window left is between the provider
+accepting a message and the commit reaching the database; a kill exactly there sends
+that message twice, with the same Message-ID (see the README).
 """
 
 import contextlib
 import datetime as dt
 import logging
 import smtplib
+import time
 import uuid
 import zoneinfo
 from collections import Counter
@@ -331,6 +333,7 @@ def reminder_claim(*, now: dt.datetime, limit: int) -> tuple[uuid.UUID | None, i
         status=R.SENDING,
         claim_token=token,
         claimed_at=now,
+        heartbeat_at=None,
         attempts=F("attempts") + 1,
         updated_at=now,
     )
@@ -352,27 +355,44 @@ def _enqueue_batch(token: uuid.UUID) -> None:
         _release_unqueued(token)
 
 
-def reminders_reclaim_stuck(*, now: dt.datetime) -> int:
-    """Take back claims whose worker died (older than REMINDER_CLAIM_TIMEOUT_SECONDS).
+def _reminder_claim_heartbeat(*, claim_token: uuid.UUID, now: dt.datetime) -> None:
+    """The batch holding this claim is alive: one UPDATE of its rows still being sent."""
+    Reminder.objects.filter(claim_token=claim_token, status=R.SENDING).update(heartbeat_at=now)
 
-    A row claimed REMINDER_MAX_ATTEMPTS times is marked failed instead, and staff told:
-    a message that kills every worker that tries it must not be tried for ever."""
-    cutoff = now - dt.timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS)
-    stuck = Reminder.objects.filter(status=R.SENDING, claimed_at__lt=cutoff)
-    hopeless = list(
-        stuck.filter(attempts__gte=settings.REMINDER_MAX_ATTEMPTS).values_list("id", flat=True)
+
+def reminders_reclaim_stuck(*, now: dt.datetime) -> int:
+    """Take back claims whose worker died: a started batch silent for REMINDER_STALL_SECONDS
+    (its worker was killed, or lost the database), a queued one not started within
+    REMINDER_CLAIM_TIMEOUT_SECONDS (its task was lost with the broker).
+
+    Rows locked by a sender (a message going out right now) are left alone. A row claimed
+    REMINDER_MAX_ATTEMPTS times is marked failed instead, and staff told: a message that
+    kills every worker that tries it must not be tried for ever."""
+    stalled = now - dt.timedelta(seconds=settings.REMINDER_STALL_SECONDS)
+    unstarted = now - dt.timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT_SECONDS)
+    stuck = Reminder.objects.filter(status=R.SENDING).filter(
+        Q(heartbeat_at__lt=stalled) | Q(heartbeat_at__isnull=True, claimed_at__lt=unstarted)
     )
-    for reminder_id in hopeless:
-        _reminder_fail(
-            reminder_id=reminder_id,
-            claim_token=None,
-            error=f"Not sent after {settings.REMINDER_MAX_ATTEMPTS} attempts (worker lost).",
-            transient=False,
-            now=now,
+    with transaction.atomic():
+        ids = list(stuck.select_for_update(skip_locked=True).values_list("id", flat=True))
+        if not ids:
+            return 0
+        hopeless = Reminder.objects.filter(
+            id__in=ids, attempts__gte=settings.REMINDER_MAX_ATTEMPTS
+        ).values_list("id", flat=True)
+        for reminder_id in list(hopeless):
+            _reminder_fail(
+                reminder_id=reminder_id,
+                claim_token=None,
+                error=f"Not sent after {settings.REMINDER_MAX_ATTEMPTS} attempts (worker lost).",
+                transient=False,
+                now=now,
+            )
+        taken_back = Reminder.objects.filter(id__in=ids, status=R.SENDING).update(
+            status=R.PENDING, claim_token=None, claimed_at=None, heartbeat_at=None, updated_at=now
         )
-    taken_back = stuck.update(status=R.PENDING, claim_token=None, claimed_at=None, updated_at=now)
     if taken_back:
-        logger.warning("took back %s reminder claims older than %s", taken_back, cutoff)
+        logger.warning("took back %s reminder claims whose worker was lost", taken_back)
     return taken_back
 
 
@@ -382,7 +402,7 @@ def reminders_dispatch_due(
     limit: int | None = None,
     batch_size: int | None = None,
 ) -> list[uuid.UUID]:
-    """The sweep (beat, every minute): claim due reminders in batches and queue a worker
+    """The sweep (beat, every 10 seconds): claim due reminders in batches and queue a worker
     task per batch, each after its claim commits. Returns the claim tokens."""
     now = now or timezone.now()
     limit = limit or settings.REMINDER_SWEEP_LIMIT
@@ -764,9 +784,14 @@ def reminders_send_batch(
     )
     sender = _Sender()
     outcomes: Counter[str] = Counter()
+    beat_every = settings.REMINDER_STALL_SECONDS / 3
+    next_beat = 0.0
     try:
         for reminder in batch:
             at = now or timezone.now()
+            if time.monotonic() >= next_beat:  # at the start, then every few seconds
+                _reminder_claim_heartbeat(claim_token=claim_token, now=at)
+                next_beat = time.monotonic() + beat_every
             outcome = _send_loaded(reminder, claim_token=claim_token, now=at, sender=sender)
             if outcome == "changed":
                 outcome = reminder_send(
