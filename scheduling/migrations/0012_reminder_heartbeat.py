@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0009_protocol_dose_ceilings'),
+        ('scheduling', '0011_ready_to_leave'),
     ]
 
     operations = [
