@@ -46,6 +46,11 @@ class Clinic(models.Model):
         help_text="A new course starting later than this many days from today is refused: "
         "a start date that far out is usually a typing slip in the year.",
     )
+    minimum_age_years = models.PositiveSmallIntegerField(
+        default=18,
+        help_text="Patients younger than this (from the birth date) are refused at booking, "
+        "check-in and when maintenance is written out.",
+    )
     screening_valid_days = models.PositiveSmallIntegerField(
         default=180,
         validators=[MinValueValidator(1, "A screening stays current for at least one day.")],

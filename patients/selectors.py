@@ -14,6 +14,13 @@ class GateResult:
 
     allowed: bool
     problems: list[str] = field(default_factory=list)
+    valid_until: dt.datetime | None = None  # when the latest screening stops being current
+
+
+def age_on(*, birth_date: dt.date, day: dt.date) -> int:
+    """Whole years from the birth date to `day` (born on 29 February: 1 March in other
+    years)."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
 def screening_latest(*, patient: Patient) -> Screening | None:
@@ -48,13 +55,22 @@ def screening_gate(
     """
     problems: list[str] = []
     latest = screening_latest(patient=patient)
+    clinic = latest.patient.clinic if latest else patient.clinic  # the screening's join
+    age = age_on(birth_date=patient.birth_date, day=clinic.local_today(now))
+    if age < clinic.minimum_age_years:
+        problems.append(
+            f"The patient is {age}; this clinic treats patients from "
+            f"{clinic.minimum_age_years} (a contraindication under that age)."
+        )
+    valid_until = None
     if latest is None:
         problems.append(
             "The patient has not been screened for contraindications; record a screening first."
         )
     else:
-        clinic = latest.patient.clinic
-        expires_at = latest.screened_at + dt.timedelta(days=clinic.screening_valid_days)
+        expires_at = valid_until = latest.screened_at + dt.timedelta(
+            days=clinic.screening_valid_days
+        )
         if now >= expires_at:
             screened_on = latest.screened_at.astimezone(clinic.tz).date()
             expired_on = expires_at.astimezone(clinic.tz).date()
@@ -69,7 +85,7 @@ def screening_gate(
             "This protocol needs REMS enrolment and the patient is not enrolled; record the "
             "REMS patient ID and enrolment date."
         )
-    return GateResult(allowed=not problems, problems=problems)
+    return GateResult(allowed=not problems, problems=problems, valid_until=valid_until)
 
 
 def _finding_problems(*, screening: Screening, ids: set[int] | None) -> list[str]:

@@ -312,6 +312,8 @@ def test_the_clinic_sets_the_horizon(world):
 
 def test_a_course_starting_after_the_maintenance_horizon_is_planned_until_its_start(world):
     # 200 days ahead is within a year, but beyond the 90 days maintenance is written out.
+    world.clinic.screening_valid_days = 365  # the screening must cover the course
+    world.clinic.save()
     patient = make_ready_patient(world.clinic, "FAR-4")
     start = world.clinic.local_today() + dt.timedelta(days=200)
     start += dt.timedelta(days=-start.weekday())

@@ -107,7 +107,12 @@ def test_a_clear_current_screening_lets_the_course_through(patient, iv_standard,
 
     assert screening.screened_by == staff["nurse"]
     assert screening.answers.count() == Contraindication.objects.filter(is_active=True).count()
-    assert gate(patient, iv_standard) == gate(patient) == GateResult(allowed=True, problems=[])
+    valid_until = NOW + dt.timedelta(days=patient.clinic.screening_valid_days)
+    assert (
+        gate(patient, iv_standard)
+        == gate(patient)
+        == GateResult(allowed=True, problems=[], valid_until=valid_until)
+    )
 
 
 def test_every_active_item_must_be_answered(patient):

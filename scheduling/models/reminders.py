@@ -305,6 +305,7 @@ class StaffNotice(models.Model):
         REMS_FORM_DUE = "rems_form_due", "REMS monitoring form due"
         PATIENT_CANCELLED = "patient_cancelled", "Patient cancelled from a reminder"
         REMINDER_FAILED = "reminder_failed", "Reminder could not be delivered"
+        SCREENING_DUE = "screening_due", "Screening due before more sessions are booked"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="staff_notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

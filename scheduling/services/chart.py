@@ -48,6 +48,7 @@ from ..models import (
     StaffNotice,
     VitalSigns,
 )
+from .courses import course_gate_check
 from .sessions import session_transition
 
 logger = logging.getLogger(__name__)
@@ -272,6 +273,8 @@ def session_check_in(
         )
     if CheckIn.objects.filter(session=session).exists():
         raise ValidationError({"session": "The checklist of this session is already recorded."})
+    # Age, screening and REMS again: any of them may have lapsed since the booking.
+    course_gate_check(patient=session.patient, protocol=session.course.protocol, now=now)
     escort_name = (escort_name or "").strip()
     if escort_confirmed and not escort_name:
         escort_name = session.patient.escort_name.strip()

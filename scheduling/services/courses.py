@@ -15,19 +15,22 @@ from clinic.selectors import clinic_calendar
 from patients.models import Patient
 from patients.selectors import screening_gate
 
-from ..models import Course, Protocol, Session, SessionStatusChange
+from ..models import Course, Protocol, Session, SessionStatusChange, StaffNotice
 from ..planning import PlannedSession, PlanningError, plan_course
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs
-from .reminders import reminders_plan_for_sessions
+from .reminders import reminders_plan_for_sessions, staff_notice_raise
 
 logger = logging.getLogger(__name__)
 
 
-def course_gate_check(*, patient: Patient, protocol: Protocol, now: dt.datetime) -> None:
-    """The screening gate: refuse to book unless the patient's latest screening is
-    current and clear for this protocol (or each relative finding is signed off by a
-    clinician), and, for esketamine, the patient's REMS enrolment is recorded.
+def course_gate_check(
+    *, patient: Patient, protocol: Protocol, now: dt.datetime
+) -> dt.datetime | None:
+    """The screening gate: refuse to book unless the patient is old enough for the clinic,
+    the latest screening is current and clear for this protocol (or each relative finding
+    is signed off by a clinician), and, for esketamine, the REMS enrolment is recorded.
+    Returns when the screening stops being current: no session may start after it.
 
     A protocol linked to no checklist items is screened against all of them: a new
     protocol must not start out with no contraindications at all."""
@@ -40,11 +43,16 @@ def course_gate_check(*, patient: Patient, protocol: Protocol, now: dt.datetime)
     )
     if not result.allowed:
         raise ValidationError({"screening": result.problems})
+    return result.valid_until
 
 
-def _horizon(*, patient: Patient, now: dt.datetime) -> dt.date:
+def _horizon(*, patient: Patient, now: dt.datetime, screened_until: dt.datetime) -> dt.date:
+    """How far open-ended sessions are written out: the clinic's horizon, but never past
+    the last day the patient's screening is current."""
     clinic = patient.clinic
-    return clinic.local_today(now) + dt.timedelta(days=clinic.maintenance_horizon_days)
+    horizon = clinic.local_today(now) + dt.timedelta(days=clinic.maintenance_horizon_days)
+    last_screened_day = (screened_until - dt.timedelta(microseconds=1)).astimezone(clinic.tz)
+    return min(horizon, last_screened_day.date())
 
 
 def course_start_date_check(*, clinic: Clinic, start_date: dt.date, now: dt.datetime) -> str:
@@ -75,9 +83,22 @@ def course_plan(
     """The sessions a new course would have, without writing anything.
 
     Raises ValidationError naming the field at fault; "screening" when the screening
-    gate refuses the patient for this protocol.
+    gate refuses the patient for this protocol or a session would fall after the
+    screening expires.
     """
-    now = now or timezone.now()
+    planned, _, _ = _course_plan(
+        patient=patient, protocol=protocol, start_date=start_date,
+        preferred_weekdays=preferred_weekdays, preferred_time=preferred_time,
+        now=now or timezone.now(),
+    )  # fmt: skip
+    return planned
+
+
+def _course_plan(
+    *, patient, protocol, start_date, preferred_weekdays, preferred_time, now
+) -> tuple[list[PlannedSession], dt.date, dt.datetime]:
+    """course_plan's sessions, the date they are written out to, and when the patient's
+    screening expires."""
     clinic = patient.clinic
     errors: dict[str, str] = {}
     if protocol.clinic_id not in (None, clinic.id):
@@ -97,7 +118,7 @@ def course_plan(
     if errors:
         raise ValidationError(errors)
 
-    course_gate_check(patient=patient, protocol=protocol, now=now)
+    screened_until = course_gate_check(patient=patient, protocol=protocol, now=now)
     calendar = clinic_calendar(clinic=clinic, start=start_date)
     shut = [d for d in weekdays if not calendar.is_open_on(d)]
     if shut:
@@ -114,8 +135,9 @@ def course_plan(
                 )
             }
         )
+    until = max(_horizon(patient=patient, now=now, screened_until=screened_until), start_date)
     try:
-        return plan_course(
+        planned = plan_course(
             phases=protocol_phase_specs(protocol),
             start_date=start_date,
             weekdays=weekdays,
@@ -123,10 +145,20 @@ def course_plan(
             session_minutes=protocol.session_minutes,
             min_gap=dt.timedelta(hours=protocol.min_gap_hours),
             calendar=calendar,
-            until=max(_horizon(patient=patient, now=now), start_date),
+            until=until,
         )
     except PlanningError as exc:
         raise ValidationError({exc.field: exc.message}) from exc
+    late = [p for p in planned if p.starts_at >= screened_until]
+    if late:
+        on = late[0].starts_at.astimezone(clinic.tz)
+        expires = screened_until.astimezone(clinic.tz)
+        raise ValidationError(
+            {"screening": f"Session {late[0].number} ({on:%a %d %b %Y}) would be after the "
+             f"patient's screening expires ({expires:%a %d %b %Y}): screen the patient again "
+             "first."}
+        )  # fmt: skip
+    return planned, until, screened_until
 
 
 def _write_sessions(
@@ -135,6 +167,7 @@ def _write_sessions(
     planned: Sequence[PlannedSession],
     by: AbstractBaseUser | None,
     now: dt.datetime,
+    screened_until: dt.datetime,
 ) -> list[Session]:
     """Book planned sessions into free chairs, or refuse them all."""
     clinic = course.clinic
@@ -146,7 +179,9 @@ def _write_sessions(
         )
         for p in planned
     ]
-    chair_ids = placements_check(course=course, placements=placements, now=now)
+    chair_ids = placements_check(
+        course=course, placements=placements, screened_until=screened_until, now=now
+    )
     try:
         with transaction.atomic():
             sessions = _insert_sessions(course=course, planned=planned, chair_ids=chair_ids, by=by)
@@ -210,7 +245,7 @@ def course_start(
     All or nothing: any invalid input or clash raises ValidationError and writes nothing.
     """
     now = now or timezone.now()
-    planned = course_plan(
+    planned, until, screened_until = _course_plan(
         patient=patient,
         protocol=protocol,
         start_date=start_date,
@@ -226,12 +261,10 @@ def course_start(
         preferred_weekdays=list(preferred_weekdays),
         preferred_time=preferred_time,
         # What course_plan wrote out: never before the course's own start.
-        planned_until=max(_horizon(patient=patient, now=now), start_date)
-        if protocol.is_open_ended
-        else None,
+        planned_until=until if protocol.is_open_ended else None,
         created_by=by,
     )
-    _write_sessions(course=course, planned=planned, by=by, now=now)
+    _write_sessions(course=course, planned=planned, by=by, now=now, screened_until=screened_until)
     logger.info("course %s started with %s sessions", course.id, len(planned))
     return course
 
@@ -252,7 +285,31 @@ def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> 
     )
     if course.status != Course.Status.ACTIVE or not course.protocol.is_open_ended:
         return 0
-    until = _horizon(patient=course.patient, now=now)
+    clinic = course.clinic
+    try:
+        screened_until = course_gate_check(
+            patient=course.patient, protocol=course.protocol, now=now
+        )
+    except ValidationError as exc:
+        staff_notice_raise(
+            clinic_id=clinic.id, kind=StaffNotice.Kind.SCREENING_DUE, course_id=course.pk,
+            dedupe_key=f"course_gate:{course.pk}:{clinic.local_today(now)}",
+            message=f"Course {course.pk}: no more maintenance sessions are booked until "
+            f"this is put right: {' '.join(exc.messages)}",
+            due_on=clinic.local_today(now), now=now,
+        )  # fmt: skip
+        return 0
+    until = _horizon(patient=course.patient, now=now, screened_until=screened_until)
+    if until < clinic.local_today(now) + dt.timedelta(days=clinic.maintenance_horizon_days):
+        expires = screened_until.astimezone(clinic.tz).date()
+        staff_notice_raise(
+            clinic_id=clinic.id, kind=StaffNotice.Kind.SCREENING_DUE, course_id=course.pk,
+            dedupe_key=f"screening_due:{course.pk}:{expires}",
+            message=f"Course {course.pk}: maintenance is booked only up to {until:%a %d %b %Y}, "
+            f"as the patient's screening expires on {expires:%a %d %b %Y}. Screen the "
+            "patient again to book beyond it.",
+            due_on=expires, now=now,
+        )  # fmt: skip
     if course.planned_until and course.planned_until >= until:
         return 0
     existing = list(course.sessions.order_by("-number")[:1])
@@ -281,10 +338,13 @@ def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> 
         if p.number > last_number
         and p.starts_at >= now
         and (last_start is None or p.starts_at - last_start >= gap)
+        and p.starts_at < screened_until
     ]
     try:
         with transaction.atomic():
-            _write_sessions(course=course, planned=new, by=None, now=now)
+            _write_sessions(
+                course=course, planned=new, by=None, now=now, screened_until=screened_until
+            )
     except ValidationError:
         logger.warning("course %s could not be extended: chair or patient clash", course.id)
         return 0

@@ -63,12 +63,14 @@ def placements_check(
     course: Course,
     placements: Sequence[Placement],
     moving_ids: Sequence[int] = (),
+    screened_until: dt.datetime | None = None,
     now: dt.datetime,
 ) -> list[int]:
     """Check every placement; return the chair id chosen for each, in order.
 
     `moving_ids` are sessions being replaced by these placements: they neither block
-    the new times nor count for the minimum gap.
+    the new times nor count for the minimum gap. `screened_until`: when the patient's
+    screening stops being current (the screening gate's answer); no session after it.
     """
     if not placements:
         return []
@@ -93,6 +95,13 @@ def placements_check(
         minutes = int((p.ends_at - p.starts_at).total_seconds() // 60)
         if p.starts_at < now:
             refuse("starts_at", f"{p.label} would be in the past.")
+        elif screened_until is not None and p.starts_at >= screened_until:
+            expires = screened_until.astimezone(tz)
+            refuse(
+                "screening",
+                f"{p.label} would be after the patient's screening expires "
+                f"({expires:%a %d %b %Y %H:%M}): screen the patient again first.",
+            )
         elif calendar.is_closed(local.date()):
             refuse("starts_at", f"{p.label} falls on a day the clinic is closed.")
         elif not calendar.fits(local.date(), local.time(), minutes):

@@ -756,7 +756,7 @@ def _reminder_fail(
     reminder.status, reminder.claim_token, reminder.last_error = R.FAILED, None, error
     reminder.save()
     logger.warning("reminder %s failed: %s", reminder.pk, error)
-    _notice(
+    staff_notice_raise(
         clinic_id=reminder.clinic_id,
         kind=StaffNotice.Kind.REMINDER_FAILED,
         dedupe_key=f"reminder_failed:{reminder.pk}:{int(reminder.session_starts_at.timestamp())}",
@@ -844,7 +844,7 @@ def reminder_delivery_record(
             update_fields=["delivery_status", "delivery_updated_at", "last_error", "updated_at"]
         )
         if status in ("undelivered", "failed"):
-            _notice(
+            staff_notice_raise(
                 clinic_id=reminder.clinic_id,
                 kind=StaffNotice.Kind.REMINDER_FAILED,
                 dedupe_key=f"reminder_undelivered:{reminder.pk}:{provider_message_id}",
@@ -892,7 +892,7 @@ def session_respond(
             session=session, by=None, reason="Cancelled by the patient from a reminder.", now=now
         )
         tz = session.clinic.tz
-        _notice(
+        staff_notice_raise(
             clinic_id=session.clinic_id,
             kind=StaffNotice.Kind.PATIENT_CANCELLED,
             dedupe_key=f"patient_cancelled:{session.pk}:{int(session.starts_at.timestamp())}",
@@ -911,7 +911,9 @@ def session_respond(
 # --- Staff notices -------------------------------------------------------------------------
 
 
-def _notice(*, clinic_id: int, kind: str, dedupe_key: str, message: str, now, **links) -> bool:
+def staff_notice_raise(
+    *, clinic_id: int, kind: str, dedupe_key: str, message: str, now, **links
+) -> bool:
     _, created = StaffNotice.objects.get_or_create(
         dedupe_key=dedupe_key,
         defaults=dict(clinic_id=clinic_id, kind=kind, message=message, created_at=now, **links),
@@ -927,7 +929,7 @@ def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
     created = 0
     for session in sessions_no_show_to_follow_up(now=now):
         local = session.starts_at.astimezone(session.clinic.tz)
-        created += _notice(
+        created += staff_notice_raise(
             clinic_id=session.clinic_id,
             kind=StaffNotice.Kind.NO_SHOW,
             dedupe_key=f"no_show:{session.pk}",
@@ -940,7 +942,7 @@ def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
     for course, last in courses_maintenance_to_book(now=now):
         local = last.astimezone(course.clinic.tz) if last else None
         when = f"{local:%a %d %b %Y}" if local else "none"
-        created += _notice(
+        created += staff_notice_raise(
             clinic_id=course.clinic_id,
             kind=StaffNotice.Kind.MAINTENANCE_DUE,
             dedupe_key=f"maintenance_due:{course.pk}:{local.date() if local else 'none'}",
@@ -953,7 +955,7 @@ def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
     for session in sessions_rems_form_due(now=now):
         local = session.starts_at.astimezone(session.clinic.tz)
         due_on = local.date() + dt.timedelta(days=7)
-        created += _notice(
+        created += staff_notice_raise(
             clinic_id=session.clinic_id,
             kind=StaffNotice.Kind.REMS_FORM_DUE,
             dedupe_key=f"rems_form_due:{session.pk}",

@@ -168,9 +168,13 @@ def session_move(
                 label=placement_label(clinic=course.clinic, number=s.number, starts_at=new_start),
             )
         )
+    from .courses import course_gate_check
+
+    screened_until = course_gate_check(patient=course.patient, protocol=course.protocol, now=now)
     chairs = placements_check(
-        course=course, placements=placements, moving_ids=[s.id for s in moving], now=now
-    )
+        course=course, placements=placements, moving_ids=[s.id for s in moving],
+        screened_until=screened_until, now=now,
+    )  # fmt: skip
     # Move in the direction of travel so no two moved sessions overlap mid-way.
     order = list(zip(moving, placements, chairs, strict=True))
     if shift > dt.timedelta(0):
@@ -300,11 +304,12 @@ def session_book(
     )
     if course.status != Course.Status.ACTIVE:
         raise ValidationError({"course": "This course is not active."})
-    course_gate_check(patient=course.patient, protocol=course.protocol, now=now)
+    screened_until = course_gate_check(patient=course.patient, protocol=course.protocol, now=now)
     ends_at = starts_at + dt.timedelta(minutes=course.protocol.session_minutes)
     number = (course.sessions.aggregate(n=Max("number"))["n"] or 0) + 1
     (chair_id,) = placements_check(
         course=course,
+        screened_until=screened_until,
         placements=[
             Placement(
                 starts_at=starts_at,
