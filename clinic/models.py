@@ -46,6 +46,12 @@ class Clinic(models.Model):
         help_text="A new course starting later than this many days from today is refused: "
         "a start date that far out is usually a typing slip in the year.",
     )
+    rems_applies = models.BooleanField(
+        "esketamine REMS applies",
+        default=True,
+        help_text="United States clinics: the esketamine REMS (patient enrolment, a "
+        "monitoring form for every session). Off outside the United States.",
+    )
     minimum_age_years = models.PositiveSmallIntegerField(
         default=18,
         help_text="Patients younger than this (from the birth date) are refused at booking, "

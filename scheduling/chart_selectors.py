@@ -618,6 +618,11 @@ class RemsForm:
         return not self.missing
 
 
+REMS_ONLY = (
+    "The REMS form is for esketamine sessions at a clinic where the REMS applies (the "
+    "clinic's setting, for United States clinics)."
+)
+
 REMS_LABELS = {
     "first_treatment": "first treatment (no dose recorded)",
     "benzodiazepines": "concomitant benzodiazepines",
@@ -649,8 +654,8 @@ def rems_form_for_session(*, session: Session, now: dt.datetime | None = None) -
     and the setting come from the session's REMS report.
     """
     chart = session_chart(session=session, now=now)
-    if not chart.is_esketamine:
-        raise ValidationError({"session": "The REMS form is for esketamine sessions only."})
+    if not chart.protocol.rems_at(chart.clinic):
+        raise ValidationError({"session": REMS_ONLY})
     s, patient, dose = chart.session, chart.session.patient, chart.dose
     report, discharge = chart.rems_report, chart.discharge
     pre = chart.latest_vitals(VitalSigns.Timepoint.PRE_DOSE)
@@ -735,8 +740,8 @@ def rems_forms_due(*, clinic: Clinic, now: dt.datetime | None = None) -> list[Re
     today = clinic.local_today(now)
     sessions = (
         Session.objects.filter(
+            Protocol.rems_sessions(),
             clinic=clinic,
-            course__protocol__drug=Protocol.Drug.ESKETAMINE,
             status=Session.Status.DISCHARGED,
             rems_report__filed_at__isnull=True,
         )

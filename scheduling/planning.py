@@ -14,6 +14,8 @@ For each period we pick days in the clinic's local calendar:
 If a period still cannot hold its sessions, the search runs on past its end (a
 closed week pushes its session into the next), up to one more period; past that
 the plan is refused with a message. Open-ended phases are planned up to `until`.
+A phase of one session a month places each 28-35 days after the session before it (the
+first maintenance session a month after the last weekly one), not by calendar month.
 
 The gap is measured in local wall-clock time: "not on consecutive days" must not
 depend on whether a daylight-saving change fell between two sessions.
@@ -25,6 +27,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from clinic.calendar import ClinicCalendar
+
+# "Once a month" is 28-35 days after the session before, on a preferred weekday
+# (CLINICAL.md section 11), whatever the calendar month's length.
+MONTHLY_GAP_DAYS = (28, 35)
 
 
 class PlanningError(ValueError):
@@ -104,12 +110,19 @@ def plan_course(
         index = 0
         while spec.periods is None or index < spec.periods:
             first, end = _period_bounds(spec, phase_start, index)
+            overflow_end = _period_bounds(spec, phase_start, index + 1)[1]
+            if spec.period_unit == "month" and spec.sessions_per_period == 1 and chosen:
+                # Once a month: a month after the session before, never the next week.
+                last = max(chosen).date()
+                lo, hi = (days * spec.period_length for days in MONTHLY_GAP_DAYS)
+                first, end = last + dt.timedelta(days=lo), last + dt.timedelta(days=hi + 1)
+                overflow_end = end + dt.timedelta(weeks=1)
             if spec.periods is None and first > until:
                 break
             picks = _pick_days(
                 first=first,
                 end=end,
-                overflow_end=_period_bounds(spec, phase_start, index + 1)[1],
+                overflow_end=overflow_end,
                 wanted=spec.sessions_per_period,
                 preferred=preferred,
                 at_time=at_time,

@@ -407,8 +407,8 @@ def sessions_rems_form_due(*, now: dt.datetime) -> QuerySet[Session]:
     is the chart's RemsReport; see also chart_selectors.rems_forms_due."""
     return Session.objects.filter(
         Q(rems_report__isnull=True) | Q(rems_report__filed_at__isnull=True),
+        Protocol.rems_sessions(),
         status=Session.Status.DISCHARGED,
-        course__protocol__drug=Protocol.Drug.ESKETAMINE,
         starts_at__gte=now - dt.timedelta(days=REMS_FORM_DAYS),
         starts_at__lte=now,
     ).select_related("clinic")

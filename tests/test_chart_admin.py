@@ -114,7 +114,7 @@ def test_a_dose_refused_in_the_admin_shows_the_rule(nurse, checked_in):
         {"session": checked_in.pk, "dose_mg": "84", "lot_number": "LOT-A1"},
     )
     assert response.status_code == 200
-    assert b"The first dose of this course is 56 mg" in response.content
+    assert b"first esketamine dose is 56 mg" in response.content
     assert not DoseAdministration.objects.exists()
 
 

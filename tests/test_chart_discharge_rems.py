@@ -266,7 +266,7 @@ def test_the_rems_form_names_what_is_missing(esk_monitoring):
 def test_the_rems_form_is_for_esketamine_sessions_only(iv_session):
     with pytest.raises(ValidationError) as exc:
         rems_form_for_session(session=iv_session)
-    assert "esketamine sessions only" in exc.value.message_dict["session"][0]
+    assert "The REMS form is for esketamine sessions" in exc.value.message_dict["session"][0]
 
 
 def test_a_rems_form_with_missing_fields_cannot_be_filed(esketamine_session, staff):
@@ -431,3 +431,27 @@ def test_a_ready_to_leave_time_is_corrected_with_a_reason_and_the_history_keeps_
     history = list(first.history.order_by("history_date").values_list("ready_at", flat=True))
     assert history == [FIRST_DEVICE + 100 * MIN, FIRST_DEVICE + 110 * MIN]
     assert first.history.latest().history_change_reason == "Clicked too early."
+
+
+def test_rems_is_a_clinic_setting_a_uk_clinics_esketamine_sessions_have_no_form_due(
+    clinic, esketamine_trd, staff
+):
+    from scheduling.services import course_start
+
+    from .conftest import make_patient, make_screening
+
+    clinic.rems_applies = False  # a United Kingdom clinic
+    clinic.save()
+    patient = make_patient(clinic, "UK-1")  # never enrolled in the (US) REMS
+    make_screening(patient, now=at(2026, 12, 1))
+    course = course_start(
+        patient=patient, protocol=esketamine_trd, start_date=dt.date(2027, 1, 5),
+        preferred_weekdays=[1, 4], preferred_time=dt.time(9, 30), by=None, now=at(2027, 1, 1),
+    )  # fmt: skip
+    session = chart_through(course.sessions.get(number=1), nurse=staff["nurse"], start=ESK_CHECK_IN)
+
+    assert session.status == S.DISCHARGED
+    assert rems_forms_due(clinic=clinic, now=at(2027, 1, 6)) == []
+    with pytest.raises(ValidationError) as exc:
+        rems_form_for_session(session=session)
+    assert "where the REMS applies" in exc.value.message_dict["session"][0]

@@ -99,7 +99,7 @@ def test_the_first_esketamine_dose_of_a_course_is_56_mg_unless_a_clinician_signs
 ):
     with pytest.raises(ValidationError) as exc:
         chart_dose(esk_checked_in, nurse=staff["nurse"], now=ESK_DOSE, dose_mg=84)
-    assert "first dose of this course is 56 mg" in " ".join(exc.value.message_dict["dose_mg"])
+    assert "first esketamine dose is 56 mg" in " ".join(exc.value.message_dict["dose_mg"])
     assert not DoseAdministration.objects.exists()
 
     dose = chart_dose(
@@ -258,3 +258,59 @@ def test_a_dose_cannot_be_dated_in_the_future(iv_checked_in, staff):
             session=iv_checked_in, by=staff["nurse"], started_at=IV_DOSE + 30 * MIN, now=IV_DOSE
         )
     assert "started_at" in exc.value.message_dict
+
+
+def _esketamine_course(clinic, code, patient, day, time=dt.time(9, 30)):
+    from scheduling.models import Protocol
+    from scheduling.services import course_start
+
+    return course_start(
+        patient=patient, protocol=Protocol.objects.get(clinic=None, code=code),
+        start_date=day, preferred_weekdays=[1, 4], preferred_time=time, by=None,
+        now=at(2027, 1, 1),
+    )  # fmt: skip
+
+
+def test_mdsi_doses_84_mg_from_the_first_without_a_sign_off(clinic, staff):
+    from .conftest import make_ready_patient
+
+    for mrn, mg in (("MDSI-84", 84), ("MDSI-56", 56)):  # 56 mg allowed for tolerability
+        patient = make_ready_patient(clinic, mrn)
+        course = _esketamine_course(clinic, "esketamine-mdsi", patient, dt.date(2027, 1, 5))
+        session = course.sessions.get(number=1)
+        chart_check_in(session, nurse=staff["nurse"], now=session.starts_at)
+        dose = chart_dose(session, nurse=staff["nurse"], now=session.starts_at, dose_mg=mg)
+        assert (dose.total_mg, dose.signed_off_by) == (mg, None)
+
+
+def test_the_first_dose_rule_looks_at_the_patients_esketamine_history_not_the_course(
+    esketamine_session, clinic, staff
+):
+    chart_through(esketamine_session, nurse=staff["nurse"], start=ESK_CHECK_IN)  # 56 mg
+    later = _esketamine_course(  # another course, in the afternoons
+        clinic, "esketamine-trd", esketamine_session.patient, dt.date(2027, 3, 2), dt.time(13)
+    )
+    session = later.sessions.get(number=1)
+    chart_check_in(session, nurse=staff["nurse"], now=session.starts_at)
+    dose = chart_dose(session, nurse=staff["nurse"], now=session.starts_at, dose_mg=84)
+    assert dose.signed_off_by is None  # not the patient's first esketamine dose
+
+
+def test_a_protocol_may_start_patients_aged_65_and_over_at_28_mg(clinic, staff):
+    from scheduling.models import Protocol
+
+    from .conftest import make_ready_patient
+
+    protocol = Protocol.objects.get(clinic=None, code="esketamine-trd")
+    protocol.first_dose_mg_65_and_over = 28  # EU SmPC; off by default
+    protocol.save()
+    older = make_ready_patient(clinic, "OLD-1", birth_date=dt.date(1955, 3, 1))
+    session = _esketamine_course(clinic, "esketamine-trd", older, dt.date(2027, 1, 5)).sessions.get(
+        number=1
+    )
+    chart_check_in(session, nurse=staff["nurse"], now=session.starts_at)
+    with pytest.raises(ValidationError) as exc:
+        chart_dose(session, nurse=staff["nurse"], now=session.starts_at, dose_mg=56)
+    assert "first esketamine dose is 28 mg, not 56 mg" in exc.value.message_dict["dose_mg"][0]
+    dose = chart_dose(session, nurse=staff["nurse"], now=session.starts_at, dose_mg=28)
+    assert (dose.total_mg, dose.signed_off_by) == (28, None)

@@ -54,13 +54,29 @@ def test_standard_iv_course_has_the_exact_dates(patient, iv_standard):
         d(1, 4),  # week 1: one infusion
         d(1, 11), d(1, 14),  # week 2: two, not on consecutive days
         d(1, 18), d(1, 25), d(2, 1),  # weeks 3-5: one a week
-        d(2, 8), d(3, 8),  # monthly maintenance, up to the 90-day horizon (1 April)
+        # Monthly maintenance, 28-35 days after the session before (never week 6), up to
+        # the 90-day horizon (1 April).
+        d(3, 1), d(3, 29),
     ]  # fmt: skip
     assert local_times(course) == {dt.time(10)}
     phases = [s.phase.name for s in course.sessions.order_by("number")]
     assert phases == ["Week 1", "Week 2", "Week 2"] + ["Weeks 3-5"] * 3 + ["Maintenance"] * 2
     assert [s.number for s in course.sessions.order_by("starts_at")] == list(range(1, 9))
     assert course.planned_until == d(4, 1)
+
+
+def test_the_first_iv_maintenance_session_is_a_month_after_the_last_weekly_one(
+    patient, iv_standard
+):
+    # Thursdays only: the last weekly session is Thu 4 Feb; a month is 28-35 days later.
+    course = start(patient, iv_standard, d(1, 7), [THU])
+    sessions = list(course.sessions.order_by("number").select_related("phase"))
+    weekly = [s for s in sessions if s.phase.name != "Maintenance"]
+    monthly = [s for s in sessions if s.phase.name == "Maintenance"]
+    days = [s.starts_at.astimezone(LONDON).date() for s in [weekly[-1], *monthly]]
+    gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
+    assert monthly and all(28 <= g <= 35 for g in gaps), gaps
+    assert all(day.weekday() == THU for day in days)
 
 
 def test_two_sessions_in_a_week_are_never_on_consecutive_days(patient, iv_standard):
@@ -170,7 +186,7 @@ def test_maintenance_is_extended_by_the_periodic_task_up_to_the_horizon(patient,
     added = course_extend_horizon(course=course, now=at(2027, 3, 1))
 
     assert added == 2
-    assert local_days(course)[-2:] == [d(4, 8), d(5, 10)]  # Thu 8 Apr, then Mon 10 May
+    assert local_days(course)[-2:] == [d(4, 26), d(5, 24)]  # four weeks apart, on Mondays
     course.refresh_from_db()
     assert course.planned_until == d(5, 30)
     assert course_extend_horizon(course=course, now=at(2027, 3, 1)) == 0

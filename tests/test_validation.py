@@ -43,7 +43,7 @@ def test_a_clinic_defines_its_own_protocol_as_data(clinic, patient):
     )  # fmt: skip
 
     assert [p.order for p in protocol.phases.all()] == [1, 2]
-    assert course.sessions.count() == 4 + 3  # four weekly, then monthly to the horizon
+    assert course.sessions.count() == 4 + 2  # four weekly, then 28-35 days apart to 1 April
     assert {s.ends_at - s.starts_at for s in course.sessions.all()} == {dt.timedelta(minutes=90)}
 
 

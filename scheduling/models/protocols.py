@@ -70,7 +70,14 @@ class Protocol(ConstraintErrorsOnFields, models.Model):
     device_mg = models.PositiveSmallIntegerField(null=True, blank=True)
     dose_mg_min = models.PositiveSmallIntegerField(null=True, blank=True)
     dose_mg_max = models.PositiveSmallIntegerField(null=True, blank=True)
-    first_dose_mg = models.PositiveSmallIntegerField(null=True, blank=True)
+    first_dose_mg = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="The patient's first dose of this drug ever (blank: no first-dose rule).",
+    )  # fmt: skip
+    first_dose_mg_65_and_over = models.PositiveSmallIntegerField(
+        "first dose at 65 and over", null=True, blank=True,
+        help_text="EU SmPC: esketamine starts at 28 mg from 65. Blank: the first dose above.",
+    )  # fmt: skip
     device_interval_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
 
     # Plausibility ceilings no sign-off lifts (blank: the route's, DOSE_CEILINGS).
@@ -137,6 +144,15 @@ class Protocol(ConstraintErrorsOnFields, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def rems_at(self, clinic: Clinic) -> bool:
+        """Does the esketamine REMS apply to this protocol's sessions at this clinic?"""
+        return clinic.rems_applies and self.drug == self.Drug.ESKETAMINE
+
+    @classmethod
+    def rems_sessions(cls) -> Q:
+        """rems_at, for a query of sessions."""
+        return Q(clinic__rems_applies=True, course__protocol__drug=cls.Drug.ESKETAMINE)
 
     def dose_ceilings(self) -> tuple[Decimal | None, int]:
         """(mg/kg, mg a session) above which a dose is refused even with a sign-off."""

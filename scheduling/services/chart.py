@@ -23,9 +23,11 @@ from clinic.models import Clinic, StaffMembership
 from clinic.selectors import user_has_role
 from clinic.validators import validate_weight_kg
 from patients.models import Patient, QuestionnaireResponse
+from patients.selectors import age_on
 from patients.services import questionnaire_record
 
 from ..chart_selectors import (
+    REMS_ONLY,
     rems_form_for_session,
     session_chart,
     threshold_rules,
@@ -531,16 +533,30 @@ def _intranasal_dose(dose, protocol, session, dose_mg, lot_number):
     dose.ended_at = times[-1]
     problems = []
     lo, hi = protocol.dose_mg_min, protocol.dose_mg_max
-    if (lo is not None and dose_mg < lo) or (hi is not None and dose_mg > hi):
-        problems.append(f"{dose_mg} mg is outside the protocol's range of {lo}-{hi} mg.")
-    first_of_course = not DoseAdministration.objects.filter(
-        session__course_id=session.course_id
-    ).exists()
-    if protocol.first_dose_mg and first_of_course and dose_mg != protocol.first_dose_mg:
+    first = _first_dose_mg(protocol, session)
+    if first is not None and dose_mg != first:
         problems.append(
-            f"The first dose of this course is {protocol.first_dose_mg} mg, not {dose_mg} mg."
+            f"The patient's first {protocol.drug} dose is {first} mg, not {dose_mg} mg."
         )
+    elif first is None and ((lo is not None and dose_mg < lo) or (hi is not None and dose_mg > hi)):
+        problems.append(f"{dose_mg} mg is outside the protocol's range of {lo}-{hi} mg.")
     return problems, times
+
+
+def _first_dose_mg(protocol: Protocol, session: Session) -> int | None:
+    """The dose the patient's first ever dose of this drug must be, if it is that dose and
+    the protocol sets one: the protocol's first dose, or its first dose from 65."""
+    if not protocol.first_dose_mg and not protocol.first_dose_mg_65_and_over:
+        return None
+    if DoseAdministration.objects.filter(
+        session__patient_id=session.patient_id, drug=protocol.drug
+    ).exists():
+        return None
+    patient = session.patient
+    age = age_on(birth_date=patient.birth_date, day=session.clinic.local_today(session.starts_at))
+    if age >= 65 and protocol.first_dose_mg_65_and_over:
+        return protocol.first_dose_mg_65_and_over
+    return protocol.first_dose_mg
 
 
 # --- vitals ------------------------------------------------------------------------------
@@ -969,8 +985,8 @@ def rems_report_record(
     """Record the REMS answers the chart does not hold. Editable until the form is filed."""
     now = now or timezone.now()
     session = _locked(session, by=by, roles=CARE, doing="fill in the REMS form")
-    if session.course.protocol.drug != Protocol.Drug.ESKETAMINE:
-        raise ValidationError({"session": "The REMS form is for esketamine sessions only."})
+    if not session.course.protocol.rems_at(session.clinic):
+        raise ValidationError({"session": REMS_ONLY})
     answers = dict(
         benzodiazepines=benzodiazepines,
         non_benzo_sedatives=non_benzo_sedatives,

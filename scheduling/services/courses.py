@@ -38,7 +38,7 @@ def course_gate_check(
     result = screening_gate(
         patient=patient,
         contraindication_ids=applies or None,
-        requires_rems=protocol.drug == Protocol.Drug.ESKETAMINE,
+        requires_rems=protocol.rems_at(patient.clinic),
         now=now,
     )
     if not result.allowed:
