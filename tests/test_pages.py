@@ -165,6 +165,41 @@ def test_discharge_before_the_minimum_observation_is_refused(client, staff, iv_s
     assert "minimum observation" in response.content.decode()
 
 
+def test_the_chart_page_refuses_a_dose_over_an_open_alert_saying_who_unblocks_it(
+    client, staff, iv_session, frozen
+):
+    from scheduling.models import DoseAdministration
+    from scheduling.services import vitals_record
+
+    chart_check_in(iv_session, nurse=staff["nurse"], now=NOW)
+    vitals_record(
+        session=iv_session, by=staff["nurse"], timepoint="pre_dose", now=NOW,
+        **{**NORMAL_VITALS, "systolic": 165, "diastolic": 100},
+    )  # fmt: skip
+    dose = {"mg_per_kg": "0.50", "infusion_minutes": "40"}
+    login(client, staff["nurse"])
+    page = client.get(reverse("pages:chart", args=[iv_session.id])).content.decode()
+    assert "Dosing and discharge wait until a clinician acknowledges it" in page
+    refused = client.post(reverse("pages:chart_dose", args=[iv_session.id]), dose)
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "Alerts: Pre-dose blood pressure caution" in text
+    assert "A clinician acknowledges the alert with a note" in text
+    assert not DoseAdministration.objects.exists()
+
+    login(client, staff["clinician"])  # at the chair: acknowledges on the chart itself
+    alert = Alert.objects.get()
+    ack = reverse("pages:chart_acknowledge", args=[iv_session.id, alert.id])
+    assert client.post(ack, {"note": ""}).status_code == 400
+    assert client.post(ack, {"note": "Rechecked at rest: 138/86"}).status_code == 200
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == staff["clinician"]
+    login(client, staff["nurse"])
+    assert client.post(ack, {"note": "x"}).status_code == 403  # a nurse cannot
+    assert client.post(reverse("pages:chart_dose", args=[iv_session.id]), dose).status_code == 200
+    assert DoseAdministration.objects.filter(session=iv_session).exists()
+
+
 def test_front_desk_cannot_chart(client, staff, iv_session):
     login(client, staff["front_desk"])
     assert client.get(reverse("pages:chart", args=[iv_session.id])).status_code == 403

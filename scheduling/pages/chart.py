@@ -20,6 +20,7 @@ from .. import selectors, services
 from ..models import Protocol, Session, VitalSigns
 from . import access
 from .forms import (
+    AcknowledgeForm,
     CheckInForm,
     DischargeForm,
     DoseIntranasalForm,
@@ -143,6 +144,8 @@ def _context(request, session: Session, **forms) -> dict:
         "resolve_form": forms.get("resolve_form") or ResolveForm(),
         "resolve_for": forms.get("resolve_for"),
         "ready_form": forms.get("ready_form") or ReadyToLeaveForm(),
+        "acknowledge_form": forms.get("acknowledge_form"),
+        "acknowledge_for": forms.get("acknowledge_for"),
         "status_error": forms.get("status_error"),
         "can_chart": c.has(chart.clinic.id, access.CLINICAL),
         "is_clinician": c.has(chart.clinic.id, [access.Role.CLINICIAN]),
@@ -242,7 +245,7 @@ def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, SideEffectForm, "side_effect_form", call)
 
 
-@login_required(unsaved="The start of monitoring")
+@login_required(unsaved="The side effect's resolution")
 @require_POST
 def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpResponse:
     """Record that a side effect resolved, with the CADSS or MOAA/S found then."""
@@ -259,7 +262,24 @@ def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpRespo
     return _render(request, session, status=400, resolve_form=form, resolve_for=found.pk)
 
 
-@login_required
+@login_required(unsaved="The acknowledgement")
+@require_POST
+def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
+    """A clinician at the chair acknowledges one of the session's alerts, with a note."""
+    session = access.session_for(request, pk, [access.Role.CLINICIAN])
+    alert = get_object_or_404(session.alerts, pk=alert_id)
+    form = AcknowledgeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.alert_acknowledge(alert=alert, by=request.user, note=form.cleaned_data["note"])
+        except ValidationError as exc:
+            errors_onto(form, exc, {"acknowledgement_note": "note", "alert": "note"})
+        else:
+            return _render(request, session)
+    return _render(request, session, status=400, acknowledge_form=form, acknowledge_for=alert.pk)
+
+
+@login_required(unsaved="The ready-to-leave time")
 @require_POST
 def ready_to_leave(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
@@ -268,7 +288,7 @@ def ready_to_leave(request: HttpRequest, pk: int) -> HttpResponse:
     return _post(request, pk, ReadyToLeaveForm, "ready_form", call)
 
 
-@login_required
+@login_required(unsaved="The start of monitoring")
 @require_POST
 def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
     """The dose has ended: the session moves to monitoring."""

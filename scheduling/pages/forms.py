@@ -152,7 +152,8 @@ class DoseIvForm(forms.Form):
     mg_per_kg = forms.DecimalField(label="Dose (mg/kg)", max_digits=5, decimal_places=2)
     infusion_minutes = forms.IntegerField(label="Infusion (minutes)", min_value=1)
     sign_off_reason = forms.CharField(
-        label="Clinician's sign-off reason (out of range only)", required=False
+        label="Clinician's sign-off reason (out of range, or over an open alert)",
+        required=False,
     )
 
 
@@ -160,7 +161,8 @@ class DoseIntranasalForm(forms.Form):
     dose_mg = forms.TypedChoiceField(label="Dose", coerce=int)
     lot_number = forms.CharField(label="Lot number", max_length=60)
     sign_off_reason = forms.CharField(
-        label="Clinician's sign-off reason (out of range only)", required=False
+        label="Clinician's sign-off reason (out of range, or over an open alert)",
+        required=False,
     )
 
     def __init__(self, *args, protocol: Protocol, **kwargs):

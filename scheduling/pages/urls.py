@@ -29,6 +29,11 @@ urlpatterns = [
         name="chart_side_effect_resolve",
     ),
     path("chart/<int:pk>/monitoring/", chart.monitoring, name="chart_monitoring"),
+    path(
+        "chart/<int:pk>/alerts/<int:alert_id>/acknowledge/",
+        chart.acknowledge,
+        name="chart_acknowledge",
+    ),
     path("chart/<int:pk>/ready-to-leave/", chart.ready_to_leave, name="chart_ready_to_leave"),
     path("chart/<int:pk>/discharge/", chart.discharge, name="chart_discharge"),
     # clinician
