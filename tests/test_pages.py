@@ -328,3 +328,32 @@ def test_a_clinic_you_do_not_work_at_is_not_offered(client, staff, clinic, froze
     response = client.get(reverse("pages:board"), {"clinic": other.id})
     assert response.status_code == 200
     assert response.context["board"].clinic == clinic
+
+
+def test_the_chart_completes_the_checklist_after_check_in_and_a_clinician_waives_on_the_page(
+    client, staff, iv_session, frozen
+):
+    from scheduling.models import CheckIn, ChecklistWaiver
+
+    chart_check_in(
+        iv_session, nurse=staff["nurse"], now=NOW, fasting_confirmed=False, weight_kg=None
+    )
+    login(client, staff["nurse"])
+    page = client.get(reverse("pages:chart", args=[iv_session.id])).content.decode()
+    assert "Complete the checklist" in page and 'name="fasting_confirmed"' in page
+    assert 'name="escort_confirmed"' not in page  # done at check-in: not asked again
+    done = client.post(
+        reverse("pages:chart_checklist", args=[iv_session.id]), {"fasting_confirmed": "on"}
+    )
+    assert done.status_code == 200
+    check_in = CheckIn.objects.get(session=iv_session)
+    assert check_in.fasting_confirmed and check_in.weight_kg is None
+    assert check_in.history.count() == 2  # the check-in as first recorded is kept
+
+    waive = reverse("pages:chart_waive", args=[iv_session.id])
+    assert client.post(waive, {"item": "weight", "reason": "x"}).status_code == 403  # a nurse
+    login(client, staff["clinician"])
+    assert client.post(waive, {"item": "weight", "reason": ""}).status_code == 400
+    assert client.post(waive, {"item": "weight", "reason": "Scale broken; 80 kg last week"})
+    waiver = ChecklistWaiver.objects.get(session=iv_session)
+    assert (waiver.item, waiver.waived_by) == ("weight", staff["clinician"])

@@ -22,6 +22,7 @@ from . import access
 from .forms import (
     AcknowledgeForm,
     CheckInForm,
+    ChecklistCompleteForm,
     DischargeForm,
     DoseIntranasalForm,
     DoseIvForm,
@@ -29,6 +30,7 @@ from .forms import (
     ResolveForm,
     SideEffectForm,
     VitalsForm,
+    WaiveForm,
     errors_onto,
 )
 
@@ -66,6 +68,23 @@ def _dose_preview(chart, mg_per_kg) -> str:
         return "Give the dose in mg/kg."
     total = services.iv_total_mg(mg_per_kg=per_kg, weight_kg=weight)
     return f"{per_kg} mg/kg × {weight} kg = {total} mg"
+
+
+COMPLETE_FIELDS = {
+    "fasting": ["fasting_confirmed"],
+    "escort": ["escort_confirmed", "escort_name"],
+    "weight": ["weight_kg"],
+}
+
+
+def _complete_form(chart, form=None):
+    """The checklist items still to do after check-in, and only those."""
+    form = form or ChecklistCompleteForm(initial={"escort_name": chart.session.patient.escort_name})
+    for line in chart.checklist:
+        if line.satisfied:
+            for name in COMPLETE_FIELDS.get(line.item, []):
+                form.fields.pop(name, None)
+    return form
 
 
 def _vitals_rows(chart):
@@ -144,6 +163,9 @@ def _context(request, session: Session, **forms) -> dict:
         "resolve_form": forms.get("resolve_form") or ResolveForm(),
         "resolve_for": forms.get("resolve_for"),
         "ready_form": forms.get("ready_form") or ReadyToLeaveForm(),
+        "complete_form": _complete_form(chart, forms.get("complete_form")),
+        "waive_form": forms.get("waive_form"),
+        "waive_for": forms.get("waive_for"),
         "acknowledge_form": forms.get("acknowledge_form"),
         "acknowledge_for": forms.get("acknowledge_for"),
         "status_error": forms.get("status_error"),
@@ -213,6 +235,32 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
         services.session_check_in(session=session, by=request.user, **d)
 
     return _post(request, pk, CheckInForm, "check_in_form", call)
+
+
+@login_required(unsaved="The checklist")
+@require_POST
+def checklist_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(session, d):
+        services.checklist_complete(session=session, by=request.user, **d)
+
+    return _post(request, pk, ChecklistCompleteForm, "complete_form", call)
+
+
+@login_required(unsaved="The waiver")
+@require_POST
+def waive(request: HttpRequest, pk: int) -> HttpResponse:
+    """A clinician waives one checklist item on the chart, with a reason."""
+    session = access.session_for(request, pk, [access.Role.CLINICIAN])
+    form = WaiveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.checklist_waive(session=session, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            errors_onto(form, exc)
+        else:
+            return _render(request, session)
+    item = request.POST.get("item")
+    return _render(request, session, status=400, waive_form=form, waive_for=item)
 
 
 @login_required(unsaved="The dose")

@@ -148,6 +148,20 @@ class CheckInForm(forms.Form):
     notes = forms.CharField(required=False, max_length=1000)
 
 
+class ChecklistCompleteForm(forms.Form):
+    fasting_confirmed = forms.BooleanField(label="Fasting as instructed", required=False)
+    escort_confirmed = forms.BooleanField(label="Escort home confirmed", required=False)
+    escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
+    weight_kg = forms.DecimalField(
+        label="Weight (kg)", required=False, max_digits=5, decimal_places=1
+    )
+
+
+class WaiveForm(forms.Form):
+    item = forms.CharField(widget=forms.HiddenInput)
+    reason = forms.CharField(label="Why dosing may go ahead without it", max_length=1000)
+
+
 class DoseIvForm(forms.Form):
     mg_per_kg = forms.DecimalField(label="Dose (mg/kg)", max_digits=5, decimal_places=2)
     infusion_minutes = forms.IntegerField(label="Infusion (minutes)", min_value=1)

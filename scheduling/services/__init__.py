@@ -3,6 +3,7 @@ the pages and the Celery tasks all call these."""
 
 from .chart import (
     alert_acknowledge,
+    checklist_complete,
     checklist_waive,
     dose_record,
     iv_total_mg,
@@ -63,6 +64,7 @@ __all__ = [
     "Scope",
     "TransportError",
     "alert_acknowledge",
+    "checklist_complete",
     "checklist_waive",
     "dose_record",
     "iv_total_mg",

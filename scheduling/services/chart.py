@@ -320,6 +320,45 @@ def session_check_in(
 
 
 @transaction.atomic
+def checklist_complete(
+    *,
+    session: Session,
+    by: AbstractBaseUser,
+    fasting_confirmed: bool = False,
+    escort_confirmed: bool = False,
+    escort_name: str = "",
+    escort_phone: str = "",
+    weight_kg=None,
+    now: dt.datetime | None = None,
+) -> CheckIn:
+    """Complete check-in items that were not done at check-in, before the dose. An item
+    done is never undone here; the history keeps the check-in as first recorded."""
+    now = now or timezone.now()
+    session = _locked(session, by=by, roles=CARE, doing="complete the checklist")
+    if session.status != S.CHECKED_IN:
+        raise ValidationError(
+            {"status": f"The checklist is completed before the dose; this session is "
+             f"{_label(session.status)}."}
+        )  # fmt: skip
+    check_in = CheckIn.objects.select_for_update().get(session=session)
+    if fasting_confirmed:
+        check_in.fasting_confirmed = True
+    if escort_confirmed and not check_in.escort_confirmed:
+        name = (escort_name or "").strip() or session.patient.escort_name.strip()
+        if not name:
+            raise ValidationError({"escort_name": "Name the escort or the person driving home."})
+        check_in.escort_confirmed, check_in.escort_name = True, name
+        check_in.escort_phone = escort_phone or session.patient.escort_phone or ""
+    if weight_kg not in (None, "") and check_in.weight_kg is None:
+        check_in.weight_kg = _weight(weight_kg)
+    check_in.full_clean(exclude=["session"])
+    check_in._history_user = by
+    check_in.save()
+    logger.info("session %s: checklist completed by user %s", session.id, by.pk)
+    return check_in
+
+
+@transaction.atomic
 def checklist_waive(
     *,
     session: Session,
