@@ -209,11 +209,12 @@ def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(_dose_preview(chart, request.GET.get("mg_per_kg")))
 
 
-def _post(request, pk, form_class, form_name, call):
+def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_error):
     """Parse, call the service, and re-render the chart with the form's errors, if any.
 
-    `form_class` is a form class, or a callable (session, data) -> form."""
-    session = access.session_for(request, pk, access.CLINICAL)
+    `form_class` is a form class, or a callable (session, data) -> form; `on_error` goes
+    to the template with a refused form (which row's form it was)."""
+    session = access.session_for(request, pk, roles)
     if isinstance(form_class, type):
         form = form_class(request.POST)
     else:
@@ -223,9 +224,9 @@ def _post(request, pk, form_class, form_name, call):
             call(session, form.cleaned_data)
         except ValidationError as exc:
             errors_onto(form, exc)
-            return _render(request, session, status=400, **{form_name: form})
+            return _render(request, session, status=400, **{form_name: form}, **on_error)
         return _render(request, session)
-    return _render(request, session, status=400, **{form_name: form})
+    return _render(request, session, status=400, **{form_name: form}, **on_error)
 
 
 @login_required(unsaved="The check-in")
@@ -250,17 +251,14 @@ def checklist_complete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def waive(request: HttpRequest, pk: int) -> HttpResponse:
     """A clinician waives one checklist item on the chart, with a reason."""
-    session = access.session_for(request, pk, [access.Role.CLINICIAN])
-    form = WaiveForm(request.POST)
-    if form.is_valid():
-        try:
-            services.checklist_waive(session=session, by=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            errors_onto(form, exc)
-        else:
-            return _render(request, session)
+
+    def call(session, d):
+        services.checklist_waive(session=session, by=request.user, **d)
+
     item = request.POST.get("item")
-    return _render(request, session, status=400, waive_form=form, waive_for=item)
+    return _post(
+        request, pk, WaiveForm, "waive_form", call, [access.Role.CLINICIAN], waive_for=item
+    )
 
 
 @login_required(unsaved="The dose")
@@ -297,34 +295,27 @@ def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpResponse:
     """Record that a side effect resolved, with the CADSS or MOAA/S found then."""
-    session = access.session_for(request, pk, access.CLINICAL)
-    found = get_object_or_404(session.side_effects, pk=effect)
-    form = ResolveForm(request.POST)
-    if form.is_valid():
-        try:
-            services.side_effect_resolve(side_effect=found, by=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            errors_onto(form, exc)
-        else:
-            return _render(request, session)
-    return _render(request, session, status=400, resolve_form=form, resolve_for=found.pk)
+
+    def call(session, d):
+        found = get_object_or_404(session.side_effects, pk=effect)
+        services.side_effect_resolve(side_effect=found, by=request.user, **d)
+
+    return _post(request, pk, ResolveForm, "resolve_form", call, resolve_for=effect)
 
 
 @login_required(unsaved="The acknowledgement")
 @require_POST
 def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
     """A clinician at the chair acknowledges one of the session's alerts, with a note."""
-    session = access.session_for(request, pk, [access.Role.CLINICIAN])
-    alert = get_object_or_404(session.alerts, pk=alert_id)
-    form = AcknowledgeForm(request.POST)
-    if form.is_valid():
-        try:
-            services.alert_acknowledge(alert=alert, by=request.user, note=form.cleaned_data["note"])
-        except ValidationError as exc:
-            errors_onto(form, exc, {"acknowledgement_note": "note", "alert": "note"})
-        else:
-            return _render(request, session)
-    return _render(request, session, status=400, acknowledge_form=form, acknowledge_for=alert.pk)
+
+    def call(session, d):
+        alert = get_object_or_404(session.alerts, pk=alert_id)
+        services.alert_acknowledge(alert=alert, by=request.user, note=d["note"])
+
+    return _post(
+        request, pk, AcknowledgeForm, "acknowledge_form", call, [access.Role.CLINICIAN],
+        acknowledge_for=alert_id,
+    )  # fmt: skip
 
 
 @login_required(unsaved="The ready-to-leave time")
