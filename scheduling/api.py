@@ -202,6 +202,11 @@ class SlotQuery(serializers.Serializer):  # query strings: text, parsed by the f
     limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
 
 
+class MaintenanceFrequencyInput(InputSerializer):
+    every_weeks = serializers.IntegerField(min_value=1, max_value=2)
+    reason = serializers.CharField(max_length=2000)
+
+
 class BookInput(InputSerializer):
     starts_at = serializers.DateTimeField()
     chair = IdField(queryset=Chair.objects.all(), required=False, allow_null=True)
@@ -241,6 +246,7 @@ class CourseViewSet(
         "preview": COURSE_STARTERS,
         "slots": BOOKERS,
         "book": BOOKERS,
+        "maintenance_frequency": (Role.CLINICIAN,),
     }
 
     def get_queryset(self):
@@ -251,6 +257,7 @@ class CourseViewSet(
             "create": CourseStartInput,
             "preview": CourseStartInput,
             "book": BookInput,
+            "maintenance_frequency": MaintenanceFrequencyInput,
         }.get(self.action, CourseSerializer)
 
     def _start_args(self, request):
@@ -305,6 +312,20 @@ class CourseViewSet(
             by=request.user,
         )
         return created(SessionSerializer(session).data)
+
+    @extend_schema(responses=SessionSerializer(many=True))
+    @action(detail=True, methods=["post"], url_path="maintenance-frequency", pagination_class=None)
+    def maintenance_frequency(self, request, pk=None, **kwargs):
+        """A clinician sets maintenance to every 1 or 2 weeks for the rest of the course:
+        booked maintenance sessions to come are cancelled with the reason and written out
+        anew. Answers the new sessions."""
+        course = self.get_object()
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sessions = services.course_maintenance_frequency_set(
+            course=course, by=request.user, **data.validated_data
+        )
+        return Response(SessionSerializer(sessions, many=True).data)
 
 
 # --- Sessions ---------------------------------------------------------------------------

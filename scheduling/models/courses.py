@@ -31,6 +31,12 @@ class Course(models.Model):
         blank=True,
         help_text="Open-ended maintenance is written out as sessions up to this local date.",
     )
+    maintenance_every_weeks = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Set by a clinician: maintenance every this many weeks from the last held "
+        "session, instead of the protocol's interval.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

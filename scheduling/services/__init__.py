@@ -21,6 +21,7 @@ from .chart import (
 from .courses import (
     course_extend_horizon,
     course_gate_check,
+    course_maintenance_frequency_set,
     course_plan,
     course_start,
     courses_extend_horizon,
@@ -80,6 +81,7 @@ __all__ = [
     "vitals_record",
     "course_extend_horizon",
     "course_gate_check",
+    "course_maintenance_frequency_set",
     "course_plan",
     "course_start",
     "courses_extend_horizon",

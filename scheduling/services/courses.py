@@ -3,15 +3,16 @@
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from clinic.models import Clinic
-from clinic.selectors import clinic_calendar
+from clinic.models import Clinic, StaffMembership
+from clinic.selectors import clinic_calendar, user_has_role
 from patients.models import Patient
 from patients.selectors import screening_gate
 
@@ -22,6 +23,7 @@ from .protocols import protocol_phase_specs
 from .reminders import reminders_plan_for_sessions, staff_notice_raise
 
 logger = logging.getLogger(__name__)
+Role = StaffMembership.Role
 
 
 def course_gate_check(
@@ -315,19 +317,22 @@ def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> 
     existing = list(course.sessions.order_by("-number")[:1])
     last_number = existing[0].number if existing else 0
     last_start = existing[0].starts_at if existing else None
-    calendar = clinic_calendar(clinic=course.clinic, start=course.start_date)
     protocol = course.protocol
     try:
-        planned = plan_course(
-            phases=protocol_phase_specs(protocol),
-            start_date=course.start_date,
-            weekdays=course.preferred_weekdays,
-            at_time=course.preferred_time,
-            session_minutes=protocol.session_minutes,
-            min_gap=dt.timedelta(hours=protocol.min_gap_hours),
-            calendar=calendar,
-            until=until,
-        )
+        if course.maintenance_every_weeks:  # continues after the last held session
+            planned = _maintenance_continued(course=course, last_number=last_number, until=until)
+            last_start = None
+        else:
+            planned = plan_course(
+                phases=protocol_phase_specs(protocol),
+                start_date=course.start_date,
+                weekdays=course.preferred_weekdays,
+                at_time=course.preferred_time,
+                session_minutes=protocol.session_minutes,
+                min_gap=dt.timedelta(hours=protocol.min_gap_hours),
+                calendar=clinic_calendar(clinic=course.clinic, start=course.start_date),
+                until=until,
+            )
     except PlanningError:
         logger.warning("course %s could not be extended: no plan fits", course.id)
         return 0
@@ -351,6 +356,79 @@ def course_extend_horizon(*, course: Course, now: dt.datetime | None = None) -> 
     course.planned_until = until
     course.save(update_fields=["planned_until"])
     return len(new)
+
+
+def _maintenance_continued(*, course: Course, last_number: int, until: dt.date):
+    """A course's maintenance after a clinician set its interval: one session every
+    `maintenance_every_weeks` weeks from the last session held or booked, numbered on."""
+    spec = next(s for s in protocol_phase_specs(course.protocol) if s.periods is None)
+    every = course.maintenance_every_weeks
+    last = course.sessions.filter(status__in=Session.HOLDING).order_by("-starts_at").first()
+    last_day = last.starts_at.astimezone(course.clinic.tz).date() if last else course.start_date
+    # The window of each period opens 3 days before the interval is up, so the preferred
+    # weekday nearest it is taken (a Tuesday after a Friday, not the Friday a week on).
+    start = last_day + dt.timedelta(days=7 * every - 3)
+    planned = plan_course(
+        phases=[replace(spec, period_length=every)],
+        start_date=start,
+        weekdays=course.preferred_weekdays,
+        at_time=course.preferred_time,
+        session_minutes=course.protocol.session_minutes,
+        min_gap=dt.timedelta(hours=course.protocol.min_gap_hours),
+        calendar=clinic_calendar(clinic=course.clinic, start=start),
+        until=until,
+    )
+    return [replace(p, number=last_number + p.number) for p in planned]
+
+
+MAINTENANCE_WEEKS = (1, 2)  # the esketamine label's maintenance: weekly or every 2 weeks
+
+
+@transaction.atomic
+def course_maintenance_frequency_set(
+    *,
+    course: Course,
+    every_weeks: int,
+    by: AbstractBaseUser,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> list[Session]:
+    """A clinician switches a course's maintenance to every `every_weeks` weeks (the
+    esketamine label: weekly or every two weeks). Booked maintenance sessions to come are
+    cancelled with the reason and written out anew; returns the new sessions."""
+    from .sessions import session_transition
+
+    now = now or timezone.now()
+    course = Course.objects.select_for_update(of=("self",)).select_related(
+        "clinic", "protocol"
+    ).get(pk=course.pk)  # fmt: skip
+    if by is None or not user_has_role(user=by, clinic=course.clinic, roles=[Role.CLINICIAN]):
+        raise PermissionDenied("Only a clinician of the clinic sets the maintenance interval.")
+    phase = course.protocol.phases.filter(periods__isnull=True).first()
+    if phase is None or phase.period_unit != "week":
+        raise ValidationError({"course": "This course has no weekly maintenance to change."})
+    if course.status != Course.Status.ACTIVE:
+        raise ValidationError({"course": "This course is not active."})
+    if every_weeks not in MAINTENANCE_WEEKS:
+        raise ValidationError({"every_weeks": "Maintenance is weekly (1) or every two weeks (2)."})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the interval changes."})
+    note = f"Maintenance now every {every_weeks} week(s): {reason.strip()}"
+    to_come = course.sessions.filter(
+        phase=phase, status=Session.Status.BOOKED, starts_at__gt=now
+    ).order_by("starts_at")
+    cancelled = [
+        session_transition(session=s, to=Session.Status.CANCELLED, by=by, note=note, now=now)
+        for s in to_come
+    ]
+    reminders_plan_for_sessions(sessions=cancelled, now=now)
+    course.maintenance_every_weeks, course.planned_until = every_weeks, None
+    course._history_user, course._change_reason = by, note
+    course.save(update_fields=["maintenance_every_weeks", "planned_until"])
+    before = set(course.sessions.values_list("id", flat=True))
+    course_extend_horizon(course=course, now=now)
+    logger.info("course %s: maintenance every %s weeks, by user %s", course.pk, every_weeks, by.pk)
+    return list(course.sessions.exclude(id__in=before).order_by("starts_at"))
 
 
 def courses_extend_horizon(*, now: dt.datetime | None = None) -> int:
