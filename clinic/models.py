@@ -90,16 +90,6 @@ class Clinic(models.Model):
     alert_heart_rate_below = models.PositiveSmallIntegerField(
         "alert: heart rate below (/min)", default=50
     )
-    vitals_every_minutes_during = models.PositiveSmallIntegerField(
-        "vitals every (minutes) during the dose",
-        default=10,
-        help_text="Published IV series: every 10 minutes during the infusion.",
-    )
-    vitals_every_minutes_after = models.PositiveSmallIntegerField(
-        "vitals every (minutes) after the dose",
-        default=15,
-        help_text="Published IV series: every 15 minutes after the infusion.",
-    )
     discharge_cadss_at_most = models.PositiveSmallIntegerField(
         "discharge: CADSS at most",
         default=0,
@@ -149,11 +139,6 @@ class Clinic(models.Model):
                 name="clinic_spo2_threshold_plausible",
                 violation_error_message="An SpO2 threshold is a percentage from 50 to 100.",
             ),
-            models.CheckConstraint(
-                condition=Q(vitals_every_minutes_during__gte=1, vitals_every_minutes_after__gte=1),
-                name="clinic_vitals_intervals_positive",
-                violation_error_message="Vitals are taken at least every minute.",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -193,9 +178,6 @@ class Clinic(models.Model):
         )
         if self.alert_spo2_below is not None and not 50 <= self.alert_spo2_below <= 100:
             errors["alert_spo2_below"] = ["An SpO2 threshold is a percentage from 50 to 100."]
-        for name in ("vitals_every_minutes_during", "vitals_every_minutes_after"):
-            if getattr(self, name) == 0:
-                errors[name] = ["Vitals are taken at least every minute, not every 0."]
         if errors:
             raise ValidationError(errors)
 

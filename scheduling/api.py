@@ -60,7 +60,9 @@ PROTOCOL_FIELDS = [
     "min_observation_minutes", "min_gap_hours", "fasting_food_minutes",
     "fasting_liquids_minutes", "dose_mg_per_kg", "dose_mg_per_kg_min", "dose_mg_per_kg_max",
     "infusion_minutes", "device_mg", "dose_mg_min", "dose_mg_max", "first_dose_mg",
-    "device_interval_minutes",
+    "first_dose_mg_65_and_over", "device_interval_minutes", "dose_ceiling_mg_per_kg",
+    "dose_ceiling_mg", "vitals_every_minutes_during", "vitals_every_minutes_after",
+    "pulse_oximetry_throughout",
 ]  # fmt: skip
 
 

@@ -267,10 +267,11 @@ class SessionChart:
 
     @cached_property
     def vitals_schedule(self) -> list[VitalsCheck]:
-        """The checks the chart expects: pre-dose; every N minutes during the dose; 40
-        minutes after it starts; every M minutes after it until the minimum observation
-        has passed; before discharge. Named checks are met by a reading of that
-        timepoint; the interval checks by any reading in their window."""
+        """The checks the protocol asks for: pre-dose; every N minutes during the dose
+        and every M minutes after it until the minimum observation has passed (where the
+        protocol sets them: IV); 40 minutes after it starts; before discharge. Named
+        checks are met by a reading of that timepoint; the interval checks by any
+        reading in their window."""
         if self.check_in is None:
             return []
         planned: list[tuple[str, dt.datetime, dt.timedelta | None]] = [
@@ -278,10 +279,11 @@ class SessionChart:
         ]
         dose = self.dose
         if dose is not None:
-            during = dt.timedelta(minutes=self.clinic.vitals_every_minutes_during)
-            after = dt.timedelta(minutes=self.clinic.vitals_every_minutes_after)
+            p = self.protocol
+            during = dt.timedelta(minutes=p.vitals_every_minutes_during or 0)
+            after = dt.timedelta(minutes=p.vitals_every_minutes_after or 0)
             t = dose.started_at + during
-            while t < dose.ended_at:
+            while during and t < dose.ended_at:
                 planned.append((VitalSigns.Timepoint.DURING, t, during))
                 t += during
             planned.append(
@@ -292,7 +294,7 @@ class SessionChart:
                 )
             )
             t, end = dose.ended_at + after, self.observation_ends_at
-            while t < end:
+            while after and t < end:
                 planned.append((VitalSigns.Timepoint.AFTER, t, after))
                 t += after
             planned.append((VitalSigns.Timepoint.PRE_DISCHARGE, end, None))

@@ -455,3 +455,22 @@ def test_rems_is_a_clinic_setting_a_uk_clinics_esketamine_sessions_have_no_form_
     with pytest.raises(ValidationError) as exc:
         rems_form_for_session(session=session)
     assert "where the REMS applies" in exc.value.message_dict["session"][0]
+
+
+def test_the_vitals_schedule_belongs_to_the_protocol(esk_monitoring, iv_session, staff):
+    from scheduling.selectors import session_chart
+
+    esk = session_chart(session=esk_monitoring, now=FIRST_DEVICE + 60 * MIN)
+    assert {c.timepoint for c in esk.vitals_schedule} == {
+        T.PRE_DOSE, T.POST_DOSE_40, T.PRE_DISCHARGE
+    }  # fmt: skip
+    assert esk.protocol.pulse_oximetry_throughout
+    chart_check_in(iv_session, nurse=staff["nurse"], now=IV_CHECK_IN)
+    chart_dose(iv_session, nurse=staff["nurse"], now=IV_START)  # 40 minutes
+    iv = session_chart(session=iv_session, now=IV_START)
+    assert [c.timepoint for c in iv.vitals_schedule].count(T.DURING) == 3  # every 10 minutes
+    protocol = iv.protocol
+    protocol.vitals_every_minutes_during = 15
+    protocol.save()
+    iv = session_chart(session=iv_session, now=IV_START)
+    assert [c.timepoint for c in iv.vitals_schedule].count(T.DURING) == 2

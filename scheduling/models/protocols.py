@@ -66,6 +66,22 @@ class Protocol(ConstraintErrorsOnFields, models.Model):
     dose_mg_per_kg_min = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     dose_mg_per_kg_max = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     infusion_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    # Monitoring: the readings the chart asks for besides pre-dose, 40 minutes and
+    # before leaving (CLINICAL.md: IV every 10-15 minutes; esketamine those three only).
+    vitals_every_minutes_during = models.PositiveSmallIntegerField(
+        "vitals every (minutes) during the dose", null=True, blank=True,
+        validators=[MinValueValidator(1, "Vitals are taken at least every minute.")],
+        help_text="Blank: no interval readings during the dose (esketamine).",
+    )  # fmt: skip
+    vitals_every_minutes_after = models.PositiveSmallIntegerField(
+        "vitals every (minutes) after the dose", null=True, blank=True,
+        validators=[MinValueValidator(1, "Vitals are taken at least every minute.")],
+        help_text="Blank: no interval readings after the dose (esketamine).",
+    )  # fmt: skip
+    pulse_oximetry_throughout = models.BooleanField(
+        default=False, help_text="Esketamine (REMS): SpO2 monitored throughout the session."
+    )
     # Intranasal: dose by devices.
     device_mg = models.PositiveSmallIntegerField(null=True, blank=True)
     dose_mg_min = models.PositiveSmallIntegerField(null=True, blank=True)
