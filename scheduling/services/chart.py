@@ -340,7 +340,7 @@ def checklist_complete(
             {"status": f"The checklist is completed before the dose; this session is "
              f"{_label(session.status)}."}
         )  # fmt: skip
-    check_in = CheckIn.objects.select_for_update().get(session=session)
+    check_in = CheckIn.objects.get(session=session)  # the session lock above serialises it
     if fasting_confirmed:
         check_in.fasting_confirmed = True
     if escort_confirmed and not check_in.escort_confirmed:
