@@ -7,6 +7,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
 from clinic.models import Clinic
 from patients.models import Patient, QuestionnaireResponse
@@ -16,6 +17,7 @@ from scheduling.management.commands.generate_data import (
     foreign_keys_check,
 )
 from scheduling.models import Alert, Course, Discharge, Session, SideEffect, VitalSigns
+from scheduling.services.courses import course_gate_check
 
 TINY = SCALES["tiny"]
 
@@ -119,3 +121,14 @@ def test_the_readings_asked_for_are_spread_over_the_charted_sessions(db, in_chai
     assert sum(per_session.values()) == 60
     if not all(in_chair):
         assert per_session[1] == 5 and per_session[2] + per_session[3] == 55
+
+
+def test_the_patients_of_todays_sessions_pass_the_gates_of_check_in(generated):
+    """Screened lately and, on esketamine, enrolled in the REMS: a load profile checks
+    them in through the service, which asks again (it had refused every one)."""
+    today = Session.objects.filter(status="booked").select_related("patient", "course__protocol")
+    assert today.exists()
+    for session in today[:40]:
+        course_gate_check(
+            patient=session.patient, protocol=session.course.protocol, now=timezone.now()
+        )

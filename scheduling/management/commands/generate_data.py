@@ -43,7 +43,13 @@ from django.db import connection, models
 
 from clinic.models import Chair, Clinic, OpeningHours, StaffMembership
 from clinic.services import staff_membership_add
-from patients.models import Patient, QuestionnaireResponse
+from patients.models import (
+    Contraindication,
+    Patient,
+    QuestionnaireResponse,
+    Screening,
+    ScreeningAnswer,
+)
 from scheduling.models import (
     Alert,
     CheckIn,
@@ -68,8 +74,13 @@ class Scale:
 
 SCALES = {
     "tiny": Scale(clinics=2, chairs=4, patients=60, sessions=600, vitals=4_000),
-    "small": Scale(clinics=2, chairs=16, patients=500, sessions=10_000, vitals=100_000),
-    "full": Scale(clinics=20, chairs=16, patients=50_000, sessions=1_000_000, vitals=10_000_000),
+    # A network of 1,000 clinics at full scale; the small one has 20 clinics of the same shape
+    # (a board of 48 sessions a day), so one load profile runs on both. Two patients or more
+    # to every lane (chair and slot): a lane's two tracks each need one.
+    "small": Scale(clinics=20, chairs=16, patients=2_500, sessions=10_000, vitals=100_000),
+    "full": Scale(
+        clinics=1_000, chairs=16, patients=100_000, sessions=1_000_000, vitals=10_000_000
+    ),
 }
 
 SLOTS = (dt.time(8), dt.time(11), dt.time(14))  # three hours apart: longer than any session
@@ -266,20 +277,27 @@ def data_generate(*, scale: Scale, seed: int, log=lambda s: None) -> dict[str, i
             # Foreign keys are checked after the load instead (foreign_keys_check below).
             cursor.execute("SET session_replication_role = replica")
     try:
-        # Patients: spread evenly over the clinics.
+        # Patients: spread evenly over the clinics; their courses and sessions on the grid
+        # described at the top of this file.
         patient_id = _next_id(Patient)
         per_clinic = _split(scale.patients, scale.clinics)
         clinic_patients: list[list[int]] = []
+        for count in per_clinic:
+            clinic_patients.append(list(range(patient_id, patient_id + count)))
+            patient_id += count
+        plan = _plan(scale=scale, clinics=clinics, clinic_patients=clinic_patients,
+                     protocols=protocols, chairs=chairs, rng=rng, now=now)  # fmt: skip
+        course_rows, session_rows, charted = plan
+        # A patient on an esketamine course is enrolled in its REMS, a few others as well.
+        esketamine = {p.id for p in protocols.values() if p.drug == Protocol.Drug.ESKETAMINE}
+        enrolled = {row[2] for row in course_rows if row[3] in esketamine}
         weights: dict[int, Decimal] = {}
         patient_rows = []
-        for ci, c in enumerate(clinics):
-            ids = list(range(patient_id, patient_id + per_clinic[ci]))
-            patient_id += per_clinic[ci]
-            clinic_patients.append(ids)
+        for c, ids in zip(clinics, clinic_patients, strict=True):
             for pid in ids:
                 weight = Decimal(rng.randint(500, 1200)) / 10
                 weights[pid] = weight
-                rems = rng.random() < 0.5
+                rems = pid in enrolled or rng.random() < 0.2
                 patient_rows.append((
                     pid, c.id, f"GEN-{pid}", rng.choice(FIRST), rng.choice(LAST),
                     dt.date(rng.randint(1950, 2003), rng.randint(1, 12), rng.randint(1, 28)),
@@ -294,11 +312,23 @@ def data_generate(*, scale: Scale, seed: int, log=lambda s: None) -> dict[str, i
                        "remind_by_email", "remind_by_sms", "reminders_opt_out", "calendar_token"],
              patient_rows)  # fmt: skip
         del patient_rows
+        # Every patient screened lately (nothing present), so the gates of booking and
+        # check-in pass as they would at a clinic.
+        items = list(Contraindication.objects.filter(is_active=True).values_list("id", flat=True))
+        screenings = [
+            (pid, now - dt.timedelta(days=rng.randint(1, 60)), staff[ci]["clinician"])
+            for ci, ids in enumerate(clinic_patients)
+            for pid in ids
+        ]
+        first_screening = _next_id(Screening)
+        load(Screening, ["id", "patient_id", "screened_at", "screened_by_id", "notes"],
+             _numbered(Screening, (row + ("",) for row in screenings)))  # fmt: skip
+        answers = ((first_screening + i, item, False, "")
+                   for i in range(len(screenings)) for item in items)  # fmt: skip
+        load(ScreeningAnswer, ["id", "screening_id", "contraindication_id", "present", "note"],
+             _numbered(ScreeningAnswer, answers))  # fmt: skip
+        del screenings
 
-        # Courses and sessions, on the grid described at the top of this file.
-        plan = _plan(scale=scale, clinics=clinics, clinic_patients=clinic_patients,
-                     protocols=protocols, chairs=chairs, rng=rng, now=now)  # fmt: skip
-        course_rows, session_rows, charted = plan
         load(Course, ["id", "clinic_id", "patient_id", "protocol_id", "start_date",
                       "preferred_weekdays", "preferred_time", "status", "planned_until",
                       "created_by_id", "created_at"], course_rows)  # fmt: skip
