@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test browser install lint format bench bench-quick bench-reminders clean
+.PHONY: run test browser install lint format load load-quick bench bench-quick bench-reminders clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -35,6 +35,17 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The peak-hour yardstick (README, Performance; tests/load/run.py): this machine's
+# PostgreSQL and Redis, databases of its own (infusion_load, infusion_load_small).
+# `make load`: the 1,000-clinic network, clinics stepped up to the knee, the reminder
+# burst, and the same profile on both databases. `make load-quick`: 20 clinics on the
+# 10,000-session database, under 3 minutes. Never part of `make test` or CI.
+load: $(STAMP)
+	$(BIN)/python -m tests.load.run --compare $(LOAD_ARGS)
+
+load-quick: $(STAMP)
+	$(BIN)/python -m tests.load.run --quick $(LOAD_ARGS)
 
 # Needs this machine's PostgreSQL and Redis; see tests/benchmarks/bench_reminders.py.
 bench-reminders: $(STAMP)
