@@ -24,7 +24,7 @@ APPS = ("clinic", "patients", "scheduling")
 # Not clinic data, or not spread by clinic: small tables every clinic reads, which a
 # distributed database copies to every node (Citus reference tables).
 NOT_DISTRIBUTED = {
-    "clinic.Clinic": "the distribution key itself: its id is the clinic",
+    "clinic.Clinic": "the clinic itself: its id is the key (a reference table in Citus)",
     "patients.Contraindication": "the screening checklist, one for all clinics",
     "scheduling.Protocol": "built-in protocols belong to no clinic (clinic is blank)",
     "scheduling.ProtocolPhase": "part of a protocol",
