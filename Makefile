@@ -51,7 +51,7 @@ load-quick: $(STAMP)
 bench-reminders: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_reminders
 
-# The performance benchmark (README, Performance): PostgreSQL and Redis on this machine,
+# The performance benchmark (docs/performance.md, History): PostgreSQL and Redis on this machine,
 # two databases of its own (infusion_bench_small, infusion_bench), 4 to 6 minutes.
 # Writes test-artifacts/bench.json. Never part of `make test` or CI.
 bench: $(STAMP)

@@ -1,6 +1,6 @@
 """Plain SQL's helpers: a model's table, and whole instances read from a plain query.
 
-The few hot paths written in SQL rather than the ORM (README, Performance) name tables
+The few hot paths written in SQL rather than the ORM (docs/performance.md) name tables
 and columns through these, never by hand, so a renamed table or column, an added field
 or another database stays correct."""
 

@@ -127,7 +127,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Prepared statements: parameters bound by the server, not pasted into the SQL, so a
     # statement a connection runs often (psycopg prepares it on its sixth run) is parsed
-    # and planned once, not on every request (README, Performance). Django leaves them
+    # and planned once, not on every request (docs/performance.md). Django leaves them
     # off for poolers: DATABASE_PREPARED=0 behind one in transaction mode that does not
     # keep prepared statements (PgBouncer without max_prepared_statements).
     if env.bool("DATABASE_PREPARED", default=True):

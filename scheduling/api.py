@@ -790,7 +790,7 @@ def _alert_data(a) -> dict:
 def day_board_data(board) -> dict:
     """The day board exactly as DayBoardSerializer renders it (a test holds the two
     equal), built by hand: DRF's nested serializers took a third of the request at 50
-    sessions (README, Performance). DayBoardSerializer stays the documented schema."""
+    sessions (docs/performance.md). DayBoardSerializer stays the documented schema."""
     tz = board.clinic.tz
     return {
         "clinic": board.clinic.id,

@@ -163,7 +163,7 @@ def _board_sql(vendor: str) -> tuple[str, str, str]:
     table and column names.
 
     Plain SQL rather than querysets because the board is the busiest read: building and
-    compiling the querysets cost as much as running them (README, Performance). Rows
+    compiling the querysets cost as much as running them (docs/performance.md). Rows
     still become model instances (`Model.objects.raw` applies each field's conversion),
     so pages, the API and its documented serializer read them like any other."""
     from .models import Alert, VitalSigns

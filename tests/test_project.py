@@ -1,5 +1,6 @@
 """The project's own files: migrations complete, deployment described, commands documented."""
 
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -107,6 +108,34 @@ def test_the_readme_quick_start_has_exactly_two_commands():
         if line.strip() and not line.strip().startswith("#")
     ]
     assert commands == ["make run", "make test"]
+
+
+def _heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings (lower case, punctuation dropped)."""
+    anchors = set()
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif line.startswith("#") and not in_code:
+            text = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
+    return anchors
+
+
+def test_the_readme_and_docs_link_only_to_files_and_headings_that_exist():
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and anchor not in _heading_anchors(linked.read_text()):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
 
 
 def test_ci_runs_the_readme_test_command_and_postgres():

@@ -70,7 +70,7 @@ def test_production_reads_everything_from_the_environment(tmp_path):
     assert values["tz"] == "Europe/London"
     assert values["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert values["debug"] is False and values["key"] == "a-real-secret"
-    # Prepared statements (README, Performance): Django leaves them off unless asked.
+    # Prepared statements (docs/performance.md): Django leaves them off unless asked.
     assert values["options"] == {"server_side_binding": True, "prepare_threshold": 5}
 
 

@@ -3,9 +3,9 @@ plain query.
 
 Every API request authenticates and then asks the caller's roles (clinic.api.base.Caller),
 so this is on every request's path: the ORM's `Token.objects.select_related("user")`
-and a second query for the roles cost several times as much to build as to run (README,
-Performance). Same header and same answers; `request.auth` is a Token with its key and
-user (its creation time is not read)."""
+and a second query for the roles cost several times as much to build as to run
+(docs/performance.md). Same header and same answers; `request.auth` is a Token with its
+key and user (its creation time is not read)."""
 
 from functools import cache
 

@@ -323,7 +323,7 @@ class Caller:
             self.roles = known
             return
         # Plain SQL: every API request asks this, and the ORM's query cost four times
-        # as much to build as to run (README, Performance).
+        # as much to build as to run (docs/performance.md).
         with connection.cursor() as cursor:
             cursor.execute(_ROLES_SQL.format(table(StaffMembership)), [user.pk])
             self.roles = roles_by_clinic(cursor.fetchall())

@@ -1,4 +1,4 @@
-"""Indexes for a network's scale (issue 8, README "Performance").
+"""Indexes for a network's scale (issue 8; docs/performance.md).
 
 Drops the single-column index on vitals.session_id: the (session_id, measured_at) index
 (vitals_session_time_idx) serves every lookup by session, including the day board's

@@ -151,7 +151,7 @@ def _locked(
     other clinics' sessions. Without it, those are DoesNotExist and a 403.
 
     Plain SQL, because every chart write starts here and the ORM's locking query with
-    its role check cost several times more to build than to run (README, Performance)."""
+    its role check cost several times more to build than to run (docs/performance.md)."""
     if by is None:
         raise _refuse(roles, doing)
     count, who = _role_test(by, roles)
@@ -734,7 +734,7 @@ def _write_unremarkable(vitals: VitalSigns, *, by: AbstractBaseUser) -> bool:
     this one statement more than before).
 
     The chart's busiest write, in one round trip to the database instead of four (the
-    transaction's two, the lock, the INSERT): README, Performance."""
+    transaction's two, the lock, the INSERT): docs/performance.md."""
     count, who = _role_test(by, CARE)
     source, rules = _unremarkable_plan(connection.vendor, count, vitals.timepoint)
     params = [vitals.session_id, *who, *CHARTING, *(getattr(vitals, r.value) for r in rules)]

@@ -18,7 +18,7 @@ acknowledgement) or, failing that, the sweep takes the claim back: once the batc
 heartbeat has been silent REMINDER_STALL_SECONDS, or, for a batch that never started,
 after REMINDER_CLAIM_TIMEOUT_SECONDS. The one window left is between the provider
 accepting a message and the commit reaching the database; a kill exactly there sends
-that message twice, with the same Message-ID (see the README).
+that message twice, with the same Message-ID (docs/reminders.md).
 """
 
 import contextlib
