@@ -310,3 +310,23 @@ def test_an_answer_of_another_screening_is_a_404_on_this_ones_sign_off(
     login(client, staff["clinician"])
     sign = reverse("pages:screening_sign_off", args=[second.id, answer.id])
     assert client.post(sign, {"reason": "Fine"}).status_code == 404
+
+
+def test_a_screening_sent_while_signed_out_is_offered_back_after_signing_in(
+    client, staff, clinic, frozen
+):
+    from .test_expired_signin import next_of, post_signed_out, sign_in
+
+    patient = make_patient(clinic, "NEW-1")
+    new = reverse("pages:screening_new", args=[patient.id])
+    glaucoma = f"item_{item('glaucoma').id}"
+    sent = post_signed_out(client, new, {**answers(present={"glaucoma"}), "notes": "By phone"})
+    assert next_of(sent["Location"]) == new and not Screening.objects.exists()
+
+    back = sign_in(client, staff["nurse"], new)
+    page = client.get(back["Location"])
+    assert said(page) == [
+        "The screening was not saved because you were signed out; check the values and save again."
+    ]
+    form = page.context["form"]
+    assert (form[glaucoma].value(), form["notes"].value()) == ("yes", "By phone")
