@@ -8,6 +8,7 @@ from clinic.admin_scope import ScopedAdmin, ScopedHistoryAdmin, ScopedInline, in
 from clinic.forms import errors_onto
 
 from . import services
+from .forms import checklist_answers, checklist_fields
 from .models import (
     Contraindication,
     Patient,
@@ -76,14 +77,11 @@ class ContraindicationAdmin(admin.ModelAdmin):
 
 # --- Screening: recorded through screening_record, then read-only ------------------------
 
-YES_NO = [("no", "No"), ("yes", "Yes")]
-
 
 class ScreeningRecordForm(forms.ModelForm):
     """The whole active checklist, each item answered yes or no explicitly.
 
     Built per request (screening_record_form) so its fields follow the current checklist.
-    An item left unanswered is an error, never a silent "no".
     """
 
     items: list[Contraindication] = []
@@ -93,23 +91,11 @@ class ScreeningRecordForm(forms.ModelForm):
         fields = ["patient", "notes"]
 
     def answers(self) -> list[tuple[int, bool, str]]:
-        data = self.cleaned_data
-        return [
-            (item.id, data[f"item_{item.id}"] == "yes", data.get(f"note_{item.id}", ""))
-            for item in self.items
-        ]
+        return checklist_answers(self.cleaned_data, self.items)
 
 
 def screening_record_form(items: list[Contraindication]) -> type[ScreeningRecordForm]:
-    attrs: dict = {"items": items}
-    for item in items:
-        attrs[f"item_{item.id}"] = forms.ChoiceField(
-            label=item.name,
-            choices=YES_NO,
-            widget=forms.RadioSelect,
-            help_text=f"{item.get_kind_display()}. {item.description}".strip(),
-        )
-        attrs[f"note_{item.id}"] = forms.CharField(label="Note", required=False)
+    attrs: dict = {"items": items, **checklist_fields(items)}
     return type("ScreeningRecordForm", (ScreeningRecordForm,), attrs)
 
 

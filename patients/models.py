@@ -217,6 +217,15 @@ class Screening(models.Model):
         # Ids only: this string may reach logs.
         return f"Screening {self.pk} of patient {self.patient_id}"
 
+    @property
+    def findings(self) -> list["ScreeningAnswer"]:
+        """The items answered yes (from prefetched answers, if any)."""
+        return [a for a in self.answers.all() if a.present]
+
+    @property
+    def awaiting_sign_off(self) -> list["ScreeningAnswer"]:
+        return [a for a in self.findings if a.awaits_sign_off]
+
 
 class ScreeningAnswer(models.Model):
     screening = models.ForeignKey(Screening, on_delete=models.CASCADE, related_name="answers")
@@ -240,6 +249,14 @@ class ScreeningAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contraindication}: {'yes' if self.present else 'no'}"
+
+    @property
+    def awaits_sign_off(self) -> bool:
+        """A present relative finding no clinician has signed off yet (what
+        screening_sign_off accepts). Read with `sign_off` joined, or it asks once more."""
+        if not self.present or self.contraindication.is_absolute:
+            return False
+        return not hasattr(self, "sign_off")
 
 
 class ScreeningSignOff(models.Model):

@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from .models import Contraindication, Patient, Screening, ScreeningAnswer, ScreeningSignOff
 
@@ -30,6 +30,17 @@ def screening_latest(*, patient: Patient) -> Screening | None:
         .select_related("patient__clinic")
         .order_by("-screened_at", "-id")
         .first()
+    )
+
+
+def screenings_with_answers() -> QuerySet[Screening]:
+    """Screenings, latest first, each with its answers in checklist order, their items and
+    sign-offs (two queries however many)."""
+    answers = ScreeningAnswer.objects.select_related("contraindication", "sign_off__clinician")
+    return (
+        Screening.objects.select_related("screened_by")
+        .prefetch_related(Prefetch("answers", queryset=answers))
+        .order_by("-screened_at", "-id")
     )
 
 

@@ -12,10 +12,19 @@ from scheduling.services import (
     course_extend_horizon,
     course_start,
     session_book,
+    session_cancel,
     session_move,
+    session_no_show,
+    session_restore,
 )
 
-from .conftest import at, chart_check_in, make_clear_screening, make_ready_patient
+from .conftest import (
+    at,
+    chart_check_in,
+    make_clear_screening,
+    make_ready_patient,
+    make_screening,
+)
 
 # make_ready_patient screens on 1 December 2026, 09:00 UTC; the clinic keeps a screening
 # current for 180 days: until Sunday 30 May 2027, 10:00 London.
@@ -137,3 +146,35 @@ def test_check_in_is_refused_once_the_patient_no_longer_passes_the_gate(
     assert "needs REMS enrolment" in exc.value.message_dict["screening"][0]
     session.refresh_from_db()
     assert session.status == Session.Status.BOOKED
+
+
+def test_undoing_a_cancellation_is_refused_once_the_patient_no_longer_passes_the_gate(
+    clinic, iv_standard, staff
+):
+    patient = make_ready_patient(clinic)
+    course = start(patient, iv_standard, dt.date(2027, 1, 4), now=at(2027, 1, 1))
+    session = course.sessions.get(number=3)
+    session_cancel(session=session, by=staff["front_desk"], reason="Pregnant", now=at(2027, 1, 2))
+    make_screening(patient, present={"pregnancy-or-breastfeeding"}, now=at(2027, 1, 2))
+
+    with pytest.raises(ValidationError) as exc:
+        session_restore(
+            session=session, by=staff["clinician"], reason="Cancelled in error", now=at(2027, 1, 3)
+        )
+    assert "an absolute contraindication" in exc.value.message_dict["screening"][0]
+    session.refresh_from_db()
+    assert session.status == Session.Status.CANCELLED
+
+
+def test_a_past_no_show_is_corrected_whatever_the_screening_says_now(clinic, iv_standard, staff):
+    patient = make_ready_patient(clinic)
+    course = start(patient, iv_standard, dt.date(2027, 1, 4), now=at(2027, 1, 1))
+    first = course.sessions.get(number=1)
+    later = at(2027, 6, 1)  # the screening expired on 30 May
+
+    session_no_show(session=first, by=staff["front_desk"], now=at(2027, 1, 4, 11))
+
+    restored = session_restore(
+        session=first, by=staff["clinician"], reason="Was in the waiting room", now=later
+    )
+    assert restored.status == Session.Status.BOOKED

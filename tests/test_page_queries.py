@@ -139,6 +139,59 @@ def test_patient_page_with_many_courses_and_sessions(staff, clinic, patient, iv_
     _assert_flat("patient page", small, large)
 
 
+def test_patient_page_with_many_screenings_findings_and_sign_offs(staff, clinic, frozen):
+    from patients.services import screening_sign_off
+
+    from .conftest import make_screening
+
+    patient = make_patient(clinic, "SCREENED")
+    clinician = staff["clinician"]
+
+    def grow(a, b):
+        for k in range(a, b):
+            screening = make_screening(
+                patient, present={"glaucoma", "thyroid-disease"}, by=staff["nurse"],
+                now=NOW - dt.timedelta(days=k + 1),
+            )  # fmt: skip
+            if k % 2:  # every other one half signed off
+                answer = screening.answers.get(contraindication__code="glaucoma")
+                screening_sign_off(answer=answer, clinician=clinician, reason="Controlled")
+
+    def measure():
+        return _get(clinician, f"/desk/patients/{patient.pk}/")
+
+    small, large = _at_two_sizes(grow, measure)
+    assert large[1].count(">Sign off</a>") == LARGE + LARGE // 2
+    _assert_flat("patient page (screenings)", small, large)
+
+
+def test_screening_page_with_every_answer_signed_off_or_awaiting(staff, clinic, frozen):
+    """One screening's answers grow with the checklist: as many items as rows."""
+    from patients.models import Contraindication
+    from patients.services import screening_sign_off
+
+    from .conftest import make_screening
+
+    patient = make_patient(clinic, "SCREENED")
+    clinician = staff["clinician"]
+    state = {}
+
+    def grow(a, b):
+        for k in range(a, b):
+            Contraindication.objects.create(code=f"extra-{k}", name=f"Extra {k}", kind="relative")
+        present = {f"extra-{k}" for k in range(b)}
+        state["screening"] = make_screening(patient, present=present, by=staff["nurse"], now=NOW)
+        for answer in state["screening"].answers.filter(present=True)[: b // 2]:
+            screening_sign_off(answer=answer, clinician=clinician, reason="Fine")
+
+    def measure():
+        return _get(clinician, f"/desk/screenings/{state['screening'].pk}/")
+
+    small, large = _at_two_sizes(grow, measure)
+    assert large[1].count("Sign off</button>") == LARGE - LARGE // 2
+    _assert_flat("screening page", small, large)
+
+
 def test_session_page_with_a_long_history_and_many_chairs(staff, clinic, iv_session, frozen):
     users = list(staff.values())
 

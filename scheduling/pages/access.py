@@ -16,6 +16,8 @@ from clinic.api.base import (
     caller,
 )
 from clinic.models import Clinic
+from patients.models import Patient, Screening
+from patients.selectors import screenings_with_answers
 
 from ..models import Alert, Course, Session
 
@@ -34,6 +36,8 @@ __all__ = [
     "clinics_for",
     "course_for",
     "own_patient",
+    "patient_for",
+    "screening_for",
     "session_for",
 ]
 
@@ -69,6 +73,21 @@ def session_for(request, pk: int, roles) -> Session:
 def course_for(request, pk: int, roles) -> Course:
     qs = Course.objects.select_related("clinic", "patient", "protocol")
     return get_object_or_404(_scoped(request, qs, roles), pk=pk)
+
+
+def patient_for(request, pk: int, roles) -> Patient:
+    return get_object_or_404(
+        _scoped(request, Patient.objects.select_related("clinic"), roles), pk=pk
+    )
+
+
+def screening_for(request, pk: int, roles) -> Screening:
+    """A screening with its answers, of a patient at one of the caller's clinics."""
+    ids = clinic_ids_for(request, roles)
+    qs = screenings_with_answers().select_related("patient__clinic")
+    if ids is not None:
+        qs = qs.filter(patient__clinic_id__in=ids)
+    return get_object_or_404(qs, pk=pk)
 
 
 def alert_for(request, pk: int, roles) -> Alert:

@@ -1,20 +1,22 @@
 """Clinician: courses with open alerts, and one course at a glance with its PHQ-9 trend."""
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from clinic.signin import login_required, require_POST
 from patients.models import QuestionnaireResponse
 from patients.services import record_access_log
 
 from .. import selectors, services
-from ..models import Course
+from ..models import Course, Session
 from . import access
-from .forms import AcknowledgeForm, errors_onto
+from .forms import AcknowledgeForm, RestoreForm, errors_onto
 
 CLINICIAN = (access.Role.CLINICIAN,)
+UNDOABLE = (Session.Status.CANCELLED, Session.Status.NO_SHOW)  # session_restore's
 
 
 @login_required
@@ -54,11 +56,17 @@ def _series(overview) -> dict:
     }
 
 
-def _render(request, course: Course, status=200, forms=None) -> HttpResponse:
+def _render(request, course: Course, status=200, forms=None, restore_forms=None) -> HttpResponse:
+    """The course page; `forms` and `restore_forms`: a refused form, by alert or session id."""
     overview = selectors.course_overview(course=course)
-    forms = forms or {}
+    forms, restore_forms = forms or {}, restore_forms or {}
     alerts = [
         {"alert": a, "form": forms.get(a.id) or AcknowledgeForm()} for a in overview.open_alerts
+    ]
+    undoable = [
+        {"session": s, "form": restore_forms.get(s.id) or RestoreForm()}
+        for s in overview.sessions
+        if s.status in UNDOABLE
     ]
     return render(
         request,
@@ -68,6 +76,7 @@ def _render(request, course: Course, status=200, forms=None) -> HttpResponse:
             "course": course,
             "tz": course.clinic.tz,
             "alerts": alerts,
+            "undoable": undoable,
             "phq9": overview.outcomes[QuestionnaireResponse.Kind.PHQ9],
             "series": _series(overview),
         },
@@ -100,3 +109,29 @@ def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
         else:
             return redirect("pages:course", pk=c.pk)
     return _render(request, c, status=400, forms={alert.id: form})
+
+
+@login_required(unsaved="Undoing the cancellation")
+@require_POST
+def session_restore(request: HttpRequest, pk: int, session_id: int) -> HttpResponse:
+    """A clinician undoes a cancellation or a no-show of one of the course's sessions, with
+    a reason; a refusal (the chair taken since, the screening no longer clear) is shown on
+    that session's form."""
+    c = access.course_for(request, pk, CLINICIAN)
+    session = get_object_or_404(c.sessions, pk=session_id)
+    form = RestoreForm(request.POST)
+    if form.is_valid():
+        try:
+            services.session_restore(
+                session=session, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            errors_onto(form, exc, {"note": "reason"})
+        else:
+            when = session.starts_at.astimezone(c.clinic.tz)
+            messages.success(
+                request,
+                f"Session {session.number} on {when:%a %d %b %Y, %H:%M} is booked again.",
+            )
+            return redirect("pages:course", pk=c.pk)
+    return _render(request, c, status=400, restore_forms={session.id: form})

@@ -14,6 +14,7 @@ from clinic.models import Chair
 from clinic.selectors import clinic_calendar
 from clinic.signin import login_required, require_POST
 from patients.models import Patient
+from patients.selectors import screenings_with_answers
 from patients.services import patient_register, record_access_log
 
 from .. import selectors, services
@@ -159,16 +160,9 @@ def patient_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def patient(request: HttpRequest, pk: int) -> HttpResponse:
-    ids = access.clinic_ids_for(request, access.STAFF)
-    qs = Patient.objects.select_related("clinic")
-    if ids is not None:
-        qs = qs.filter(clinic_id__in=ids)
-    p = qs.filter(pk=pk).first()
-    if p is None:
-        from django.http import Http404
-
-        raise Http404
+    p = access.patient_for(request, pk, access.STAFF)
     record_access_log(user=request.user, patient_ids=[p.id], action="page:patient")
+    c = access.caller(request)
     return render(
         request,
         "scheduling/pages/desk/patient.html",
@@ -178,6 +172,9 @@ def patient(request: HttpRequest, pk: int) -> HttpResponse:
             "sessions": selectors.sessions_for_patient(
                 patient=p, now=timezone.now()
             ).select_related("chair")[:20],
+            "screenings": screenings_with_answers().filter(patient=p),
+            "can_screen": c.has(p.clinic_id, access.CLINICAL),
+            "can_sign_off": c.has(p.clinic_id, [access.Role.CLINICIAN]),
         },
     )
 
@@ -281,6 +278,7 @@ def _session_context(request, session: Session, **forms) -> dict:
         "slot_errors": forms.get("slot_errors"),
         "slots_query": SlotsQueryForm(initial={"start": start}),
         "slots": slots,
+        "is_clinician": access.caller(request).has(session.clinic_id, [access.Role.CLINICIAN]),
     }
 
 

@@ -8,7 +8,8 @@ from django.forms.models import fields_for_model
 
 from clinic.forms import errors_onto  # noqa: F401  (used by the page views)
 from clinic.models import Chair, Weekday
-from patients.models import Patient, QuestionnaireResponse
+from patients.forms import checklist_answers, checklist_fields
+from patients.models import Contraindication, Patient, QuestionnaireResponse
 
 from ..models import Protocol, SideEffect, VitalSigns
 from ..services import Scope
@@ -133,6 +134,37 @@ class SlotForm(forms.Form):
 
 class SlotsQueryForm(forms.Form):
     start = forms.DateField(label="From", required=False, widget=DateInput())
+
+
+class RestoreForm(forms.Form):
+    reason = forms.CharField(label="Why the session goes ahead after all", max_length=500)
+
+
+# --- screening -----------------------------------------------------------------------------
+
+
+class ScreeningForm(forms.Form):
+    """The whole active checklist, each item answered yes or no (patients.forms)."""
+
+    notes = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, items: list[Contraindication], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.items = items
+        notes = self.fields.pop("notes")  # after the checklist
+        self.fields.update(checklist_fields(items))
+        self.fields["notes"] = notes
+
+    def answers(self) -> list[tuple[int, bool, str]]:
+        return checklist_answers(self.cleaned_data, self.items)
+
+
+class SignOffForm(forms.Form):
+    reason = forms.CharField(
+        label="Why treatment may go ahead despite this finding", max_length=5000
+    )
 
 
 # --- the nurse's chart ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import chart, clinician, desk, portal
+from . import chart, clinician, desk, portal, screening
 
 app_name = "pages"
 
@@ -10,6 +10,13 @@ urlpatterns = [
     path("desk/patients/", desk.patients, name="patients"),
     path("desk/patients/new/", desk.patient_new, name="patient_new"),
     path("desk/patients/<int:pk>/", desk.patient, name="patient"),
+    path("desk/patients/<int:pk>/screenings/new/", screening.screening_new, name="screening_new"),
+    path("desk/screenings/<int:pk>/", screening.screening, name="screening"),
+    path(
+        "desk/screenings/<int:pk>/answers/<int:answer_id>/sign-off/",
+        screening.sign_off,
+        name="screening_sign_off",
+    ),
     path("desk/courses/new/", desk.course_new, name="course_new"),
     path("desk/sessions/<int:pk>/", desk.session_detail, name="session"),
     path("desk/sessions/<int:pk>/move/", desk.session_move, name="session_move"),
@@ -45,6 +52,11 @@ urlpatterns = [
         "clinician/courses/<int:pk>/alerts/<int:alert_id>/acknowledge/",
         clinician.acknowledge,
         name="acknowledge",
+    ),
+    path(
+        "clinician/courses/<int:pk>/sessions/<int:session_id>/restore/",
+        clinician.session_restore,
+        name="course_session_restore",
     ),
     # patient
     path("portal/", portal.portal, name="portal"),

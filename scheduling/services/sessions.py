@@ -244,15 +244,26 @@ def session_restore(
 ) -> Session:
     """Undo a mistaken cancellation or no-show (a clinician, with a reason).
 
-    The chair and the patient's time are checked again: someone may have taken them.
+    The chair and the patient's time are checked again: someone may have taken them. A
+    session still to come is booked again, so the screening gate applies as at booking;
+    a past one (a no-show that was not) only corrects the record.
     """
+    from .courses import course_gate_check
+
     now = now or timezone.now()
     session = Session.objects.select_for_update().get(pk=session.pk)
     if session.status not in (S.CANCELLED, S.NO_SHOW):
         raise ValidationError(
             {"status": f"A {_label(session.status)} session has nothing to undo."}
         )
-    course = Course.objects.select_related("clinic", "protocol").get(pk=session.course_id)
+    course = Course.objects.select_related("clinic", "protocol", "patient").get(
+        pk=session.course_id
+    )
+    screened_until = None
+    if session.starts_at > now:
+        screened_until = course_gate_check(
+            patient=course.patient, protocol=course.protocol, now=now
+        )
     placement = Placement(
         starts_at=session.starts_at,
         ends_at=session.ends_at,
@@ -266,6 +277,7 @@ def session_restore(
         course=course,
         placements=[placement],
         moving_ids=[session.id],
+        screened_until=screened_until,
         now=min(now, session.starts_at),
     )
     try:
