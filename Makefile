@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 WEB_PORT ?= 8000
 
-.PHONY: run test browser install lint format load load-quick bench bench-quick bench-reminders clean
+.PHONY: run test browser install lint format load load-quick clean
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -46,19 +46,6 @@ load: $(STAMP)
 
 load-quick: $(STAMP)
 	$(BIN)/python -m tests.load.run --quick $(LOAD_ARGS)
-
-# Needs this machine's PostgreSQL and Redis; see tests/benchmarks/bench_reminders.py.
-bench-reminders: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.bench_reminders
-
-# The performance benchmark (docs/performance.md, History): PostgreSQL and Redis on this machine,
-# two databases of its own (infusion_bench_small, infusion_bench), 4 to 6 minutes.
-# Writes test-artifacts/bench.json. Never part of `make test` or CI.
-bench: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
-
-bench-quick: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.bench --quick $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -285,8 +285,6 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # may override it. The periodic task extends every course to this horizon daily.
 MAINTENANCE_HORIZON_DAYS = env.int("MAINTENANCE_HORIZON_DAYS", default=90)
 
-# BENCH: mounts the benchmark's bare-INSERT view (tests/benchmarks). Never in production.
-BENCH = env.bool("BENCH", default=False)
 
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".

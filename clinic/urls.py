@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -59,9 +58,3 @@ urlpatterns = [
     path("reminders/", include("scheduling.reminder_urls")),
     path("", include("scheduling.pages.urls")),
 ]
-
-if settings.BENCH:
-    # The benchmark's bare-INSERT floor (tests/benchmarks); off unless BENCH is set.
-    from scheduling.views_bench import bare_vitals_insert
-
-    urlpatterns.append(path("bench/bare-vitals/", bare_vitals_insert))
