@@ -37,7 +37,7 @@ def burst_plan(count: int, now: dt.datetime) -> list[int]:
     sessions = (
         Session.objects.filter(status=Session.Status.BOOKED, clinic__slug__startswith="gen-",
                                starts_at__gt=now + dt.timedelta(days=1))
-        .order_by("starts_at", "pk").values_list("pk", flat=True)[: count // 2]
+        .order_by("starts_at", "pk").values_list("pk", flat=True)[:count]
     )  # fmt: skip
     ids = list(sessions)
     address = Concat(Value("p"), Cast("id", CharField()), Value("@example.test"))

@@ -16,6 +16,8 @@ product's own models and services:
 
 Idempotent: a second run reuses tokens and logins and picks up where the last run's
 charting left off; a clinic with nothing left to chart today is skipped and counted.
+`--refresh WORLD` takes the first N clinics of a world prepared before and reads their
+work again (a few queries: between the steps of one run).
 """
 
 # ruff: noqa: E402  (Django is set up before the models are imported)
@@ -174,12 +176,40 @@ def world_prepare(*, clinics: int) -> dict:
     return {"clinics": out, "skipped": skipped, "session_cookie": settings.SESSION_COOKIE_NAME}
 
 
+def world_refresh(world: dict, *, clinics: int) -> dict:
+    """The first `clinics` of a prepared world, its work read again from the database
+    (what an earlier run charted or signed is not offered twice). A few queries in all."""
+    kept = world["clinics"][:clinics]
+    ids = [s["id"] for c in kept for s in c["charting"]]
+    sessions = {s.pk: s for s in Session.objects.filter(pk__in=ids).select_related("check_in")}
+    signed = set(
+        ScreeningAnswer.objects.filter(
+            pk__in=[c["sign_off"]["answer"] for c in kept], sign_off__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    relative = Contraindication.objects.filter(
+        is_active=True, kind=Contraindication.Kind.RELATIVE
+    ).first()
+    for clinic in kept:
+        for s in clinic["charting"]:
+            s["status"] = _load_status(sessions[s["id"]])
+        if clinic["sign_off"]["answer"] in signed:
+            c = Clinic.objects.get(pk=clinic["id"])
+            clinician = get_user_model().objects.get(pk=clinic["staff"]["clinician"]["user"])
+            clinic["sign_off"] = screening_to_sign(c, clinician, relative)
+    return {**world, "clinics": kept}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clinics", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--refresh", type=Path, help="a world prepared before, read again")
     args = parser.parse_args()
-    world = world_prepare(clinics=args.clinics)
+    if args.refresh:
+        world = world_refresh(json.loads(args.refresh.read_text()), clinics=args.clinics)
+    else:
+        world = world_prepare(clinics=args.clinics)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(world))
     print(json.dumps({"clinics": len(world["clinics"]), "skipped": world["skipped"]}))

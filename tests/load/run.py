@@ -105,9 +105,11 @@ def database_generate(db: str, scale: str, host: list[str]) -> float:
     return time.monotonic() - started
 
 
-def world_prepare(env: dict, clinics: int) -> dict:
+def world_prepare(env: dict, clinics: int, refresh: dict | None = None) -> dict:
     path = OUT / f"world-{env['DATABASE_URL'].rsplit('/', 1)[1]}-{clinics}.json"
-    run([PY, "-m", "tests.load.prepare", "--clinics", str(clinics), "--out", str(path)], env)
+    again = ["--refresh", str(refresh["path"])] if refresh else []
+    run([PY, "-m", "tests.load.prepare", "--clinics", str(clinics), "--out", str(path), *again],
+        env)  # fmt: skip
     return {**json.loads(path.read_text()), "path": path}
 
 
@@ -328,7 +330,7 @@ def steps_run(scale: str, counts: list[int], seconds: int, workers: int, burst: 
     steps = []
     try:
         for n in counts:
-            world_n = world if n == max(counts) else world_prepare(stack.env, n)
+            world_n = world_prepare(stack.env, n, refresh=world)
             last = n == counts[-1]
             step = locust_step(stack, world_n, seconds, f"{scale}-{n}", burst if last else 0)
             print(table(step), flush=True)
