@@ -101,7 +101,7 @@ class Session(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(
-        default=1,
+        db_default=1,  # in the database too: the data generator's COPY leaves it out
         help_text="Moved on by every write that changes what the session's chart or its day "
         "board row shows (SessionQuerySet.mark_changed): the polls' ETags read it.",
     )
