@@ -13,6 +13,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from clinic import conditional
 from clinic.api.base import (
     BOOKERS,
     CLINICAL,
@@ -522,6 +523,8 @@ class SessionViewSet(
     }
 
     def get_queryset(self):
+        if self.action == "chart":  # read as its validator needs it (its conditional GET)
+            return self.scope(selectors.chart_validator_sessions())
         qs = self.scope(Session.objects.select_related("clinic"))
         if self.action == "retrieve":
             qs = qs.prefetch_related("status_changes")
@@ -651,8 +654,16 @@ class SessionViewSet(
     @action(detail=True, methods=["get"])
     def chart(self, request, pk=None, **kwargs):
         """The whole chart: checklist, dose, vitals with the next due and overdue checks,
-        side effects, alerts, and what discharge still needs."""
-        return self._show_chart(self.get_object())
+        side effects, alerts, and what discharge still needs.
+
+        Re-read while open: send the ETag back in `If-None-Match` and an unchanged chart
+        is a `304 Not Modified`."""
+        session = self.get_object()
+        validator = selectors.chart_validator(session=session)
+        tag = conditional.etag(request, validator, request.accepted_renderer.format)
+        if (unchanged := conditional.not_modified(request, tag)) is not None:
+            return unchanged
+        return conditional.validated(self._show_chart(session), tag)
 
     @extend_schema(responses=RemsFormSerializer)
     @action(detail=True, methods=["get"], url_path="rems-form")
@@ -764,9 +775,15 @@ class DayBoardViewSet(ScopedMixin, viewsets.GenericViewSet):
         clinic = self.get_queryset().filter(pk=query.validated_data["clinic"]).first()
         if clinic is None:
             raise serializers.ValidationError({"clinic": ["Not one of your clinics."]})
-        day = query.validated_data.get("date") or clinic.local_today()
+        today = clinic.local_today()
+        day = query.validated_data.get("date") or today
+        # Polled by every open board: unchanged, it is a 304 (clinic.conditional).
+        validator = selectors.day_board_validator(clinic=clinic, day=day)
+        tag = conditional.etag(request, validator, today, request.accepted_renderer.format)
+        if (unchanged := conditional.not_modified(request, tag)) is not None:
+            return unchanged
         board = selectors.day_board(clinic=clinic, day=day)
-        return Response(day_board_data(board))
+        return conditional.validated(Response(day_board_data(board)), tag)
 
 
 def _when(value):

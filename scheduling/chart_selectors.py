@@ -306,9 +306,22 @@ class SessionChart:
             else:
                 lo, hi = due_at - VITALS_GRACE, due_at + every - VITALS_GRACE
                 done = any(lo <= v.measured_at < hi for v in readings)
-            overdue = not done and self.now > due_at + VITALS_GRACE
+            overdue = not done and self.past_due(due_at)
             checks.append(VitalsCheck(timepoint, due_at, done, overdue))
         return checks
+
+    def past_due(self, due_at: dt.datetime) -> bool:
+        """A check due at `due_at` is overdue now, unless it was done."""
+        return self.now > due_at + VITALS_GRACE
+
+    @property
+    def observation_minutes_left(self) -> int | None:
+        """Whole minutes (rounded up) until the minimum observation has passed; None
+        without a dose or once it has passed."""
+        ends = self.observation_ends_at
+        if ends is None or self.now >= ends:
+            return None
+        return -(-(ends - self.now) // dt.timedelta(minutes=1))
 
     @property
     def vitals_next_due(self) -> VitalsCheck | None:
@@ -330,8 +343,7 @@ class SessionChart:
             ]
         if self.dose is None:
             problems["observation"] = ["No dose is recorded."]
-        elif self.now < self.observation_ends_at:
-            left = -(-(self.observation_ends_at - self.now) // dt.timedelta(minutes=1))
+        elif (left := self.observation_minutes_left) is not None:
             since = "the first device" if self.is_esketamine else "the end of the infusion"
             problems["observation"] = [
                 f"The minimum observation is {self.protocol.min_observation_minutes} minutes "
@@ -460,6 +472,57 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
         side_effects=list(SideEffect.objects.filter(session=s).order_by("onset_at", "id")),
         alerts=list(Alert.objects.filter(session=s).order_by("raised_at", "id")),
         phq9_taken=phq9_taken,
+    )
+
+
+# --- the chart's validator (its conditional GET) -------------------------------------------
+
+
+def chart_validator_sessions() -> models.QuerySet[Session]:
+    """Sessions as the chart's pages and endpoint look one up (and check the caller may
+    see it): with every row the chart shows beside its own records (clinic, patient,
+    chair, protocol), the check-in and dose its clock runs from, and the id of its newest
+    reading. One query, which is also all a `304 Not Modified` costs beyond the caller."""
+    newest = VitalSigns.objects.filter(session=models.OuterRef("pk")).order_by("-pk")
+    return Session.objects.select_related(
+        "clinic", "patient", "chair", "course__protocol", "check_in", "dose"
+    ).annotate(newest_reading_id=models.Subquery(newest.values("pk")[:1]))
+
+
+def _row(obj) -> tuple | None:
+    """A model instance's columns as read (None for a missing one-to-one)."""
+    if obj is None:
+        return None
+    return tuple(getattr(obj, f.attname) for f in obj._meta.concrete_fields)
+
+
+def chart_validator(*, session: Session, now: dt.datetime | None = None) -> tuple:
+    """What the chart's ETag is made of; `session` comes from `chart_validator_sessions`.
+
+    - The session's row with its `version`, which every write to the session or its
+      chart moves on (SessionQuerySet.mark_changed: check-in, checklist, waivers, dose,
+      readings that take the locked way, side effects, alerts raised or acknowledged,
+      ready to leave, discharge, REMS, status changes, moves, the patient's answer, a
+      PHQ-9), and the newest reading's id: the quiet reading is one INSERT that touches
+      nothing else (services.vitals_record).
+    - The rows of its clinic (thresholds), patient, chair and protocol as read with it:
+      an edit of any of them shows.
+    - The clock: the minutes of observation still to go and how many vitals checks are
+      past due, which change what the chart says with no write at all.
+    """
+    now = now or timezone.now()
+    clock = SessionChart(
+        session=session, now=now, check_in=_one(session, "check_in"), dose=_one(session, "dose"),
+        devices=[], discharge=None, ready_to_leave=None, rems_report=None, waivers={},
+        vitals=[], side_effects=[], alerts=[], phq9_taken=False,
+    )  # fmt: skip
+    return (
+        _row(session),
+        session.newest_reading_id,
+        [_row(o) for o in (session.clinic, session.patient, session.chair, clock.protocol)],
+        [_row(clock.check_in), _row(clock.dose)],
+        clock.observation_minutes_left,
+        sum(clock.past_due(c.due_at) for c in clock.vitals_schedule),
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 
 from clinic.db import Columns, table
 from clinic.models import Chair, Clinic
@@ -20,6 +20,8 @@ from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their 
     RemsDue,
     RemsForm,
     SessionChart,
+    chart_validator,
+    chart_validator_sessions,
     course_outcomes,
     course_overview,
     rems_form_for_session,
@@ -216,6 +218,64 @@ def _in(sql: str, ids: list[int]) -> str:
     return sql.format(", ".join(["%s"] * len(ids)))
 
 
+def _local_day(clinic: Clinic, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants of the clinic's local midnights that begin and end `day`."""
+    tz = clinic.tz
+    start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    return start, end
+
+
+def day_board_validator(*, clinic: Clinic, day: dt.date) -> tuple:
+    """What the day board's ETag is made of, in two small indexed queries (a `304 Not
+    Modified` costs these beyond the caller):
+
+    - each session starting that local day, by id, with its `version` (moved on by every
+      write to the session or its chart: SessionQuerySet.mark_changed; a booking, a move
+      or a cancellation adds, moves or changes a row), its newest reading's id (the quiet
+      reading is one INSERT that touches nothing else) and the names shown with it;
+    - the clinic's active chairs and open staff notices: how many, and the newest id;
+    - the clinic's own row (`clinic` as the caller read it: its name, time zone, ...).
+
+    Shown only at the next change or a reload: a chair renamed that holds no session
+    that day, and opening hours or closures edited in the admin.
+    """
+    from .models import VitalSigns
+
+    start, end = _local_day(clinic, day)
+    newest = VitalSigns.objects.filter(session=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    sessions = (
+        Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
+        .annotate(newest_reading_id=Subquery(newest))
+        .order_by("id")
+        .values_list(
+            "id",
+            "version",
+            "newest_reading_id",
+            "chair__name",
+            "patient__first_name",
+            "patient__last_name",
+            "patient__mrn",
+            "course__protocol__name",
+        )  # fmt: skip
+    )
+    chairs = Chair.objects.filter(clinic=OuterRef("pk"), is_active=True).order_by()
+    notices = StaffNotice.objects.filter(clinic=OuterRef("pk"), resolved_at__isnull=True).order_by()
+    clinic_wide = Clinic.objects.filter(pk=clinic.pk).values_list(
+        _count(chairs), _newest(chairs), _count(notices), _newest(notices)
+    )
+    fields = tuple(getattr(clinic, f.attname) for f in Clinic._meta.concrete_fields)
+    return day.isoformat(), list(sessions), clinic_wide.first(), fields
+
+
+def _count(qs) -> Subquery:
+    return Subquery(qs.values("clinic").annotate(n=Count("pk")).values("n"))
+
+
+def _newest(qs) -> Subquery:
+    return Subquery(qs.order_by("-pk").values("pk")[:1])
+
+
 def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """One clinic's day: its chairs, and every session starting that local day with its
     patient, chair, protocol, latest current vitals and open alerts.
@@ -226,9 +286,7 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """
     from .models import Alert, VitalSigns
 
-    tz = clinic.tz
-    start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    start, end = _local_day(clinic, day)
     sessions_sql, latest_sql, alerts_sql = _board_sql(connection.vendor)
     # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
     sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))

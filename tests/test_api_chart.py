@@ -307,8 +307,9 @@ def test_recording_vitals_is_a_fixed_few_queries(
         assert "FOR UPDATE" in quiet.captured_queries[1]["sql"] or connection.vendor != "postgresql"
         # The token, the quiet INSERT (nothing written), then the savepoint and release
         # of the service's transaction (nested in the test's) around the lock, the
+        # session marked changed (its version, for the chart's and board's ETags), the
         # insert, the alert and the alert's history.
-        with django_assert_num_queries(8):
+        with django_assert_num_queries(9):
             high = nurse.post(
                 "/api/v1/vitals/", vitals(iv_session, "after", systolic=190), format="json"
             )

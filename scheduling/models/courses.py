@@ -52,6 +52,14 @@ class Course(models.Model):
         return f"Course {self.pk}: {self.protocol} from {self.start_date}"
 
 
+class SessionQuerySet(models.QuerySet):
+    def mark_changed(self) -> int:
+        """Move these sessions' `version` on: something their chart or their day board row
+        shows has changed. The conditional GETs of the chart and the day board read it
+        (scheduling.selectors: chart_validator, day_board_validator)."""
+        return self.update(version=F("version") + 1)
+
+
 class Session(models.Model):
     """One visit to a chair. Start and end are stored in UTC.
 
@@ -92,6 +100,11 @@ class Session(models.Model):
     ends_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
     created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(
+        db_default=1,  # in the database too: the data generator's COPY leaves it out
+        help_text="Moved on by every write that changes what the session's chart or its day "
+        "board row shows (SessionQuerySet.mark_changed): the polls' ETags read it.",
+    )
 
     history = HistoricalRecords()
 
@@ -105,6 +118,8 @@ class Session(models.Model):
         max_length=20, choices=Response.choices, blank=True, help_text="Patient's answer."
     )
     responded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at", "id"]

@@ -65,8 +65,12 @@ def _scoped(request, queryset, roles):
     return queryset if ids is None else queryset.filter(clinic_id__in=ids)
 
 
-def session_for(request, pk: int, roles) -> Session:
-    qs = Session.objects.select_related("clinic", "patient", "chair", "course__protocol")
+def session_for(request, pk: int, roles, queryset=None) -> Session:
+    """The session `pk` if the caller holds one of `roles` at its clinic (else 404), read
+    from `queryset` (by default with its clinic, patient, chair and protocol)."""
+    qs = queryset
+    if qs is None:
+        qs = Session.objects.select_related("clinic", "patient", "chair", "course__protocol")
     return get_object_or_404(_scoped(request, qs, roles), pk=pk)
 
 

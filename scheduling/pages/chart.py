@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from clinic import conditional
 from clinic.signin import kept_form, login_required, require_POST
 from patients.services import record_access_log
 
@@ -191,14 +192,21 @@ KEPT_FORMS = {
 
 @login_required
 def chart(request: HttpRequest, pk: int) -> HttpResponse:
-    session = access.session_for(request, pk, access.CLINICAL)
+    session = access.session_for(
+        request, pk, access.CLINICAL, queryset=selectors.chart_validator_sessions()
+    )
+    # Re-read while open: unchanged, it is a 304. A form offered back after signing in
+    # comes with its message, so never as a 304 (conditional.not_modified).
+    tag = conditional.etag(request, selectors.chart_validator(session=session))
+    if (unchanged := conditional.not_modified(request, tag)) is not None:
+        return unchanged
     record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:chart")
     forms = {}
     for view_name, (form_name, form_class) in KEPT_FORMS.items():
         fields = kept_form(request, view_name)
         if fields is not None:  # sent while signed out: offered back, to check and save
             forms[form_name] = form_class(initial=fields)
-    return _render(request, session, **forms)
+    return conditional.validated(_render(request, session, **forms), tag)
 
 
 @login_required

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from clinic import conditional
 from clinic.models import Chair
 from clinic.selectors import clinic_calendar
 from clinic.signin import login_required, require_POST
@@ -87,7 +88,12 @@ def board(request: HttpRequest) -> HttpResponse:
     clinic = clinic or clinics.first()
     if clinic is None:
         return render(request, "scheduling/pages/desk/no_clinic.html", status=403)
-    day = day or clinic.local_today()
+    today = clinic.local_today()
+    day = day or today
+    # Polled by every open board (htmx, every 45 s): unchanged, it is a 304.
+    tag = conditional.etag(request, selectors.day_board_validator(clinic=clinic, day=day), today)
+    if (unchanged := conditional.not_modified(request, tag)) is not None:
+        return unchanged
     data = selectors.day_board(clinic=clinic, day=day)
     record_access_log(
         user=request.user, patient_ids=[s.patient_id for s in data.sessions], action="page:board"
@@ -100,12 +106,11 @@ def board(request: HttpRequest) -> HttpResponse:
         "notices": selectors.staff_notices_open(clinics=[clinic])[:10],
         "prev_day": day - dt.timedelta(days=1),
         "next_day": day + dt.timedelta(days=1),
-        "today": clinic.local_today(),
+        "today": today,
         "can_book": access.caller(request).has(clinic.id, access.COURSE_STARTERS),
     }
-    if request.htmx:
-        return render(request, "scheduling/pages/desk/_board.html", context)
-    return render(request, "scheduling/pages/desk/board.html", context)
+    template = "_board.html" if request.htmx else "board.html"
+    return conditional.validated(render(request, f"scheduling/pages/desk/{template}", context), tag)
 
 
 # --- patients --------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from patients.selectors import age_on
 from patients.services import questionnaire_record
 
 from ..chart_selectors import (
+    PHQ9_FRESH,
     REMS_ONLY,
     rems_form_for_session,
     session_chart,
@@ -146,6 +147,10 @@ def _locked(
     relations the caller always uses, read in the same query; the others load on first
     use, if at all.
 
+    Every chart write starts here, so here the session is also marked changed
+    (`Session.version`, which the chart's and the day board's ETags read), in the same
+    transaction: a refused write rolls the mark back with the rest.
+
     With `refuse_as` (a field name), a session that does not exist or that `by` may not
     write is one refusal, a 400 naming that field: an API caller learns nothing about
     other clinics' sessions. Without it, those are DoesNotExist and a 403.
@@ -172,6 +177,7 @@ def _locked(
         joined_row = other.build(row, start) if getattr(found, field.attname) is not None else None
         field.set_cached_value(found, joined_row)
         start += other.width
+    Session.objects.filter(pk=found.pk).mark_changed()
     return found
 
 
@@ -225,6 +231,10 @@ def questionnaire_submit(
             raised_at=now,
         )
         logger.warning("alert %s: phq9 item 9 for patient %s", alert.id, patient.id)
+    # The charts whose check-in checklist counts it (session_chart's rule) and its alert's.
+    Session.objects.filter(
+        patient=patient, starts_at__lte=response.completed_at + PHQ9_FRESH
+    ).mark_changed()
     return response
 
 
@@ -919,6 +929,8 @@ def alert_acknowledge(
     alert.acknowledged_by, alert.acknowledged_at = by, now
     alert.acknowledgement_note = note.strip()
     alert.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledgement_note"])
+    if alert.session_id:
+        Session.objects.filter(pk=alert.session_id).mark_changed()
     logger.info("alert %s acknowledged by user %s", alert.id, by.pk)
     return alert
 

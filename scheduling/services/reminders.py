@@ -217,6 +217,7 @@ def reminders_plan_for_sessions(*, sessions: Sequence[Session], now: dt.datetime
             Reminder.objects.bulk_update(update, _PLAN_FIELDS, batch_size=1000)
         if moved:
             Session.objects.filter(pk__in=moved).update(patient_response="", responded_at=None)
+            Session.objects.filter(pk__in=moved).mark_changed()
         if kick:
             # Due before the next beat sweep: start one as soon as this booking commits.
             transaction.on_commit(partial(_enqueue, SWEEP_TASK, {}))
@@ -887,6 +888,7 @@ def session_respond(
         raise ValidationError({"session": "This appointment has already started."})
     session.patient_response, session.responded_at = answer, now
     session.save(update_fields=["patient_response", "responded_at"])
+    Session.objects.filter(pk=session.pk).mark_changed()
     if answer == Session.Response.CANCELLED:
         session_cancel(
             session=session, by=None, reason="Cancelled by the patient from a reminder.", now=now

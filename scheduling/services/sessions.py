@@ -101,6 +101,7 @@ def session_transition(
     session.status = to
     session._history_user = by
     session.save(update_fields=["status"])
+    Session.objects.filter(pk=session.pk).mark_changed()
     SessionStatusChange.objects.create(
         session=session, from_status=current, to_status=to, changed_by=by, changed_at=now, note=note
     )
@@ -197,6 +198,7 @@ def session_move(
                 )
     except IntegrityError as exc:
         raise constraint_to_validation(exc) from exc
+    Session.objects.filter(pk__in=[s.id for s in moving]).mark_changed()
     reminders_plan_for_sessions(sessions=moving, now=now)
     return [s for s, _, _ in sorted(order, key=lambda t: t[1].starts_at)]
 
