@@ -260,6 +260,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # would leave its rows claimed until the sweep takes them back.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# The remote-control queue is durable, so closing it touches no Redis: an auto-deleted one
+# failed on a dead Redis first and left the task channel to be closed after kombu let go
+# of the transport, killing a busy worker (AttributeError 'NoneType' ... 'hostname' in
+# restore_unacked, the pattern of celery/kombu#970 and #582; README, Broker outages).
+CELERY_CONTROL_QUEUE_DURABLE = True
+CELERY_CONTROL_QUEUE_EXCLUSIVE = False
 # A web request that enqueues a task (after its transaction commits) must not hang when
 # the broker is down: connect and publish time out quickly and retry little. Nothing is
 # lost by giving up: reminders live in the database and the next sweep sends them.

@@ -33,6 +33,18 @@ def test_compose_runs_postgres_redis_web_worker_and_one_beat():
     assert services["beat"]["deploy"]["replicas"] == 1
 
 
+def test_no_channel_beside_the_workers_task_channel_needs_redis_to_close():
+    # An auto-deleted fanout queue (remote control's, gossip's) on the worker's connection
+    # made a Redis outage kill a busy worker (README, Broker outages).
+    from django.conf import settings
+
+    assert settings.CELERY_CONTROL_QUEUE_DURABLE is True
+    worker = compose()["services"]["worker"]["command"]
+    assert "--without-gossip" in worker and "--without-mingle" in worker
+    procfile = (ROOT / "Procfile").read_text()
+    assert "--without-gossip" in procfile and "--without-mingle" in procfile
+
+
 def test_compose_wires_every_app_service_to_the_database_and_broker_from_the_environment():
     services = compose()["services"]
     for name in ("web", "worker", "beat", "migrate"):

@@ -566,6 +566,38 @@ def test_a_worker_busy_when_redis_goes_carries_on_after_it_returns(
     assert emails.filter(status=R.SENT, attempts=1).count() == 24
 
 
+def test_a_worker_with_a_free_slot_survives_redis_stopping_mid_batch(
+    single, clinic, smtp, start_worker, persistent_redis, publish_to
+):
+    """One pool process sends a batch, the other is idle, so the worker has a BRPOP
+    waiting on Redis when Redis stops. With an auto-deleted remote-control queue the
+    worker then exited with `Unrecoverable error: AttributeError("'NoneType' object has no
+    attribute 'hostname'")` from kombu's restore_unacked (CELERY_CONTROL_QUEUE_DURABLE).
+    Here it finishes its batch during the outage, reconnects, and sends the next one."""
+    redis_server = persistent_redis
+    publish_to(redis_server.url)
+    sessions = [book(single, patient(clinic, n, phone=False)) for n in range(1, 9)]
+    worker = start_worker(broker=redis_server.url, concurrency=2, email_delay=0.25, name="free")
+    assert len(reminders_dispatch_due(now=max(due(s, "confirm") for s in sessions))) == 1
+    emails = Reminder.objects.filter(channel="email")
+    first = list(emails.filter(status=R.SENDING).values_list("id", flat=True))
+
+    wait_for(lambda: len(smtp) >= 3, 30, "the first e-mails of the batch")
+    redis_server.stop()
+    time.sleep(6)
+    assert worker.poll() is None, "the worker exited when Redis stopped"
+    assert emails.filter(id__in=first, status=R.SENT).count() == len(first), "batch unfinished"
+    redis_server.start()
+
+    assert reminders_dispatch_due(now=max(due(s, "ride") for s in sessions))
+    wait_for(lambda: emails.filter(status=R.SENT).count() == 24, 60, "the next batch")
+    time.sleep(1.5)
+    assert worker.poll() is None, "the worker exited after Redis came back"
+    assert len(smtp) == 24
+    assert len(set(smtp.message_ids())) == 24
+    assert emails.filter(status=R.SENT, attempts=1).count() == 24
+
+
 def test_reminders_stranded_in_sending_go_out_within_30_s_of_recovery(
     single, clinic, smtp, start_worker, throwaway_redis, publish_to
 ):
