@@ -20,6 +20,7 @@ from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their 
     RemsDue,
     RemsForm,
     SessionChart,
+    clinic_checklist_items,
     course_outcomes,
     course_overview,
     rems_form_for_session,
