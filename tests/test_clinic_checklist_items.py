@@ -328,3 +328,29 @@ def test_the_demo_clinic_asks_about_nasal_decongestants_for_esketamine(db, setti
 
     item = ClinicChecklistItem.objects.get()
     assert (item.clinic.slug, item.label, item.drug) == ("harbour", DECONGESTANT, "esketamine")
+
+
+def test_in_the_admin_a_clinic_item_is_ticked_at_check_in_or_waived_by_a_clinician(
+    client, clinic, other_clinic, esketamine_session, decongestant, staff
+):
+    from django.utils import timezone
+
+    theirs = ClinicChecklistItem.objects.create(clinic=other_clinic, label="Their item")
+    s = esketamine_session
+    s.starts_at, s.ends_at = timezone.now(), timezone.now() + 150 * MIN  # charted today
+    s.save()
+    client.force_login(staff["nurse"])
+    body = {"session": s.pk, "fasting_confirmed": "on", "escort_confirmed": "on",
+            "escort_name": "Kim Escort", "weight_kg": "70.5"}  # fmt: skip
+    add = "/admin/scheduling/checkin/add/"
+    assert client.post(add, {**body, "clinic_items_done": [theirs.id]}).status_code == 200
+    assert not CheckIn.objects.exists()  # another clinic's item is not offered
+    assert client.post(add, body).status_code == 302
+    assert not ClinicChecklistAnswer.objects.get().done
+
+    client.force_login(staff["clinician"])
+    waiver = {"session": s.pk, "item": decongestant.key, "reason": "Saline spray only."}
+    response = client.post("/admin/scheduling/checklistwaiver/add/", waiver)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    line = next(x for x in session_chart(session=s).checklist if x.clinic_item_id)
+    assert line.waiver.waived_by == staff["clinician"]
