@@ -87,6 +87,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # by role in the services as well.
         "scheduling.alert": (_VIEW, "change"),
         "scheduling.checklistwaiver": (_VIEW, "add"),
+        # A clinic's own check-in items; retired, never deleted.
+        "scheduling.clinicchecklistitem": (_VIEW, "add", "change"),
         "scheduling.reminder": (_VIEW,),
         "scheduling.staffnotice": (_VIEW, "change"),
     },
@@ -98,6 +100,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "clinic.staffmembership": (_VIEW, "add", "change", "delete"),
         "patients.patient": (_VIEW,),
         "scheduling.protocol": (_VIEW,),
+        "scheduling.clinicchecklistitem": (_VIEW, "add", "change"),
         "scheduling.course": (_VIEW,),
         "scheduling.session": (_VIEW,),
         "scheduling.reminder": (_VIEW,),

@@ -12,6 +12,7 @@ from clinic.models import Chair, Weekday
 from . import selectors, services
 from .admin_chart import chart_panel
 from .models import (
+    ClinicChecklistItem,
     Course,
     Protocol,
     ProtocolPhase,
@@ -57,6 +58,49 @@ class ProtocolAdmin(ScopedHistoryAdmin):
     search_fields = ["name", "code"]
     filter_horizontal = ["contraindications"]
     inlines = [ProtocolPhaseInline]
+
+
+class ClinicChecklistItemForm(forms.ModelForm):
+    class Meta:
+        model = ClinicChecklistItem
+        fields = ["clinic", "label", "drug", "protocols", "order", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        clinic, drug = data.get("clinic"), data.get("drug")
+        protocols = list(data.get("protocols") or ())
+        foreign = [p for p in protocols if clinic and p.clinic_id not in (None, clinic.id)]
+        if foreign:
+            self.add_error("protocols", f"Another clinic's protocol: {foreign[0]}.")
+        other_drug = [p for p in protocols if drug and p.drug != drug]
+        if other_drug:
+            self.add_error(
+                "protocols",
+                f"{other_drug[0]} is not a {Protocol.Drug(drug).label.lower()} protocol: "
+                "the item would never be asked there.",
+            )
+        return data
+
+
+@admin.register(ClinicChecklistItem)
+class ClinicChecklistItemAdmin(ScopedHistoryAdmin):
+    """A clinic's own check-in items, asked with the built-in ones and gating the dose."""
+
+    form = ClinicChecklistItemForm
+    list_display = ["label", "clinic", "drug", "asked_for", "is_active"]
+    list_filter = ["is_active", "drug", "clinic"]
+    search_fields = ["label"]
+    filter_horizontal = ["protocols"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("protocols")
+
+    @admin.display(description="protocols")
+    def asked_for(self, obj) -> str:
+        return ", ".join(p.name for p in obj.protocols.all()) or "every protocol"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # retired instead: the check-ins that asked it keep it
 
 
 class CourseStartForm(forms.ModelForm):

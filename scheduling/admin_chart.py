@@ -27,6 +27,7 @@ from .models import (
     CheckIn,
     ChecklistItem,
     ChecklistWaiver,
+    ClinicChecklistItem,
     Discharge,
     DoseAdministration,
     Protocol,
@@ -167,6 +168,12 @@ class CheckInForm(ServiceForm):
     escort_name = forms.CharField(required=False, help_text="Blank: the patient's usual escort.")
     escort_phone = forms.CharField(required=False)
     weight_kg = forms.DecimalField(required=False, max_digits=5, decimal_places=1)
+    clinic_items_done = forms.ModelMultipleChoiceField(
+        queryset=ClinicChecklistItem.objects.filter(is_active=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The clinic's own items done (those for the session's protocol are asked).",
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def run(self, data):
@@ -178,6 +185,7 @@ class CheckInForm(ServiceForm):
             escort_name=data["escort_name"],
             escort_phone=data["escort_phone"],
             weight_kg=data["weight_kg"],
+            clinic_items_done=[item.id for item in data["clinic_items_done"]],
             notes=data["notes"],
         )
 
@@ -199,6 +207,14 @@ class WaiverForm(ServiceForm):
     session = SessionChoice(queryset=Session.objects.none())
     item = forms.ChoiceField(choices=ChecklistItem.choices)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The user's clinics' own items, retired ones too (an old check-in may ask one).
+        items = ClinicChecklistItem.objects.order_by("clinic", "order", "id")
+        if not getattr(self.user, "is_superuser", False):
+            items = items.filter(clinic__memberships__user=self.user).distinct()
+        self.fields["item"].choices = [*ChecklistItem.choices, *((i.key, i) for i in items)]
 
     def run(self, data):
         return services.checklist_waive(

@@ -63,7 +63,7 @@ PROTOCOL_FIELDS = [
     "infusion_minutes", "device_mg", "dose_mg_min", "dose_mg_max", "first_dose_mg",
     "first_dose_mg_65_and_over", "device_interval_minutes", "dose_ceiling_mg_per_kg",
     "dose_ceiling_mg", "vitals_every_minutes_during", "vitals_every_minutes_after",
-    "pulse_oximetry_throughout",
+    "pulse_oximetry_throughout", "check_in_fasting", "check_in_weight",
 ]  # fmt: skip
 
 
@@ -354,6 +354,17 @@ class ReasonInput(InputSerializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class ClinicItemIds(serializers.ListField):
+    """The ids of the clinic's own checklist items done (each a line's `clinic_item` on
+    the chart); one not on the session's checklist is refused by the service."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.IntegerField(min_value=1, max_value=MAX_ID))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+
+
 class CheckInInput(InputSerializer):
     fasting_confirmed = serializers.BooleanField()
     escort_confirmed = serializers.BooleanField()
@@ -370,11 +381,27 @@ class CheckInInput(InputSerializer):
         required=False,
         allow_null=True,
     )
+    clinic_items_done = ClinicItemIds()
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
+class ChecklistCompleteInput(InputSerializer):
+    fasting_confirmed = serializers.BooleanField(required=False, default=False)
+    escort_confirmed = serializers.BooleanField(required=False, default=False)
+    escort_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    escort_phone = PhoneNumberField(required=False, allow_blank=True)
+    weight_kg = serializers.DecimalField(
+        max_digits=5, decimal_places=1, required=False, allow_null=True
+    )
+    clinic_items_done = ClinicItemIds()
+
+
 class WaiveInput(InputSerializer):
-    item = serializers.ChoiceField(choices=ChecklistItem.choices)
+    item = serializers.CharField(
+        max_length=40,
+        help_text=f"A line's `item` on the chart: one of {', '.join(ChecklistItem.values)}, "
+        "or a clinic's own item (clinic_item_<id>).",
+    )
     reason = serializers.CharField(max_length=2000)
 
 
@@ -418,6 +445,9 @@ class ChecklistLineSerializer(InputSerializer):
     detail = serializers.CharField()
     waived = serializers.SerializerMethodField()
     satisfied = serializers.BooleanField()
+    clinic_item = serializers.IntegerField(
+        source="clinic_item_id", allow_null=True, help_text="A clinic's own item: its id."
+    )
 
     def get_waived(self, line) -> bool:
         return line.waiver is not None
@@ -511,6 +541,7 @@ class SessionViewSet(
         "no_show": BOOKERS,
         "restore": (Role.CLINICIAN,),
         "check_in": CLINICAL,
+        "checklist": CLINICAL,
         "waive": (Role.CLINICIAN,),
         "dose": CLINICAL,
         "monitoring": CLINICAL,
@@ -537,6 +568,7 @@ class SessionViewSet(
             "cancel": CancelInput,
             "no_show": NoteInput,
             "check_in": CheckInInput,
+            "checklist": ChecklistCompleteInput,
             "waive": WaiveInput,
             "dose": DoseInput,
             "monitoring": NoteInput,
@@ -610,9 +642,18 @@ class SessionViewSet(
     @extend_schema(responses=SessionDetailSerializer)
     @action(detail=True, methods=["post"], url_path="check-in")
     def check_in(self, request, pk=None, **kwargs):
-        """Check the patient in with the pre-session checklist (fasting, escort, weight,
-        pre-dose vitals, PHQ-9 where the clinic asks). Items may follow later."""
+        """Check the patient in with the pre-session checklist (fasting and weight where
+        the protocol asks, escort, pre-dose vitals, PHQ-9 where the clinic asks, and the
+        clinic's own items: `clinic_items_done`, ids from the chart). Items may follow
+        later."""
         return self._apply(request, services.session_check_in, self._done)
+
+    @extend_schema(responses=ChartSerializer)
+    @action(detail=True, methods=["post"])
+    def checklist(self, request, pk=None, **kwargs):
+        """Complete, before the dose, checklist items not done at check-in (the clinic's
+        own items by id, among those asked at check-in). A done item is never undone."""
+        return self._apply(request, services.checklist_complete, self._show_chart)
 
     @extend_schema(responses=ChartSerializer)
     @action(detail=True, methods=["post"])

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic.models import Clinic
@@ -22,6 +23,8 @@ from .models import (
     CheckIn,
     ChecklistItem,
     ChecklistWaiver,
+    ClinicChecklistAnswer,
+    ClinicChecklistItem,
     Course,
     DeviceAdministration,
     Discharge,
@@ -135,6 +138,7 @@ class ChecklistLine:
     done: bool
     detail: str = ""
     waiver: ChecklistWaiver | None = None
+    clinic_item_id: int | None = None  # a clinic's own item (ClinicChecklistItem)
 
     @property
     def satisfied(self) -> bool:
@@ -169,6 +173,8 @@ class SessionChart:
     ready_to_leave: ReadyToLeave | None
     rems_report: RemsReport | None
     waivers: dict[str, ChecklistWaiver]
+    # The clinic's own items as asked at check-in; before it, those it will ask (unsaved).
+    clinic_answers: list[ClinicChecklistAnswer]
     vitals: list[VitalSigns]  # every row, amended ones too, by time measured
     side_effects: list[SideEffect]
     alerts: list[Alert]
@@ -214,27 +220,34 @@ class SessionChart:
             f"No food for {p.fasting_food_minutes} min and no liquids for "
             f"{p.fasting_liquids_minutes} min before the session."
         )
-        lines = [
-            (ChecklistItem.FASTING, bool(ci and ci.fasting_confirmed), fasting),
+        lines = []
+        if p.check_in_fasting:
+            lines.append((ChecklistItem.FASTING, bool(ci and ci.fasting_confirmed), fasting))
+        lines.append(
             (
                 ChecklistItem.ESCORT,
                 bool(ci and ci.escort_confirmed),
                 ci.escort_name if ci and ci.escort_confirmed else "",
-            ),
-            (
-                ChecklistItem.WEIGHT,
-                bool(ci and ci.weight_kg is not None),
-                f"{ci.weight_kg} kg" if ci and ci.weight_kg is not None else "",
-            ),
+            )
+        )
+        if p.check_in_weight:
+            lines.append(
+                (
+                    ChecklistItem.WEIGHT,
+                    bool(ci and ci.weight_kg is not None),
+                    f"{ci.weight_kg} kg" if ci and ci.weight_kg is not None else "",
+                )
+            )
+        lines.append(
             (
                 ChecklistItem.PRE_DOSE_VITALS,
                 self.latest_vitals(VitalSigns.Timepoint.PRE_DOSE) is not None,
                 "",
-            ),
-        ]
+            )
+        )
         if self.clinic.phq9_required_at_check_in:
             lines.append((ChecklistItem.PHQ9, self.phq9_taken, ""))
-        return [
+        built_in = [
             ChecklistLine(
                 item=item,
                 label=ChecklistItem(item).label,
@@ -243,6 +256,16 @@ class SessionChart:
                 waiver=self.waivers.get(item),
             )
             for item, done, detail in lines
+        ]
+        return built_in + [
+            ChecklistLine(
+                item=a.key,
+                label=a.label,
+                done=a.done,
+                waiver=self.waivers.get(a.key),
+                clinic_item_id=a.item_id,
+            )
+            for a in self.clinic_answers
         ]
 
     @property
@@ -426,8 +449,20 @@ RECOVERY_KINDS = (
 )
 
 
+def clinic_checklist_items(*, session: Session) -> list[ClinicChecklistItem]:
+    """The clinic's own checklist items asked at this session's check-in: those not
+    retired that apply to its protocol (named, or by its drug, or every protocol)."""
+    protocol = session.course.protocol
+    return list(
+        ClinicChecklistItem.objects.filter(clinic_id=session.clinic_id, is_active=True)
+        .filter(Q(drug="") | Q(drug=protocol.drug))
+        .filter(Q(protocols__isnull=True) | Q(protocols=protocol))
+        .distinct()
+    )
+
+
 def session_chart(*, session: Session, now: dt.datetime | None = None) -> SessionChart:
-    """The chart of one session in at most seven queries, however many rows it holds."""
+    """The chart of one session in at most eight queries, however many rows it holds."""
     now = now or timezone.now()
     s = Session.objects.select_related(
         "clinic",
@@ -445,6 +480,14 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
         if dose is not None and dose.route == Protocol.Route.INTRANASAL
         else []
     )
+    check_in = _one(s, "check_in")
+    if check_in is not None:  # what was asked then, whatever the clinic asks today
+        clinic_answers = list(ClinicChecklistAnswer.objects.filter(check_in=check_in))
+    else:
+        clinic_answers = [
+            ClinicChecklistAnswer(item=item, label=item.label)
+            for item in clinic_checklist_items(session=s)
+        ]
     phq9_taken = False
     if s.clinic.phq9_required_at_check_in:
         phq9_taken = QuestionnaireResponse.objects.filter(
@@ -456,13 +499,14 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
     return SessionChart(
         session=s,
         now=now,
-        check_in=_one(s, "check_in"),
+        check_in=check_in,
         dose=dose,
         devices=devices,
         discharge=_one(s, "discharge"),
         ready_to_leave=_one(s, "ready_to_leave"),
         rems_report=_one(s, "rems_report"),
         waivers={w.item: w for w in ChecklistWaiver.objects.filter(session=s)},
+        clinic_answers=clinic_answers,
         vitals=list(
             VitalSigns.objects.filter(session=s)
             # amended_by joined: the chart shows each reading's correction (else a query a row).

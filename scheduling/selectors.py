@@ -22,6 +22,7 @@ from .chart_selectors import (  # noqa: F401  (the chart's reads, kept in their 
     SessionChart,
     chart_validator,
     chart_validator_sessions,
+    clinic_checklist_items,
     course_outcomes,
     course_overview,
     rems_form_for_session,

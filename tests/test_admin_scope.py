@@ -19,6 +19,7 @@ from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient, RecordAccess, ScreeningSignOff
 from scheduling.models import (
     ChecklistWaiver,
+    ClinicChecklistItem,
     Discharge,
     Protocol,
     ReminderPolicy,
@@ -47,7 +48,7 @@ CLINIC_PATHS = {
     "scheduling.protocol": "clinic", "scheduling.course": "clinic", "scheduling.session": "clinic",
     "scheduling.reminder": "clinic", "scheduling.staffnotice": "clinic",
     "scheduling.reminderpolicy": "clinic", "scheduling.reminderrule": "clinic",
-    "scheduling.remindertemplate": "clinic",
+    "scheduling.remindertemplate": "clinic", "scheduling.clinicchecklistitem": "clinic",
 }  # fmt: skip
 SCOPED = {m: a for m, a in admin.site._registry.items() if m._meta.label_lower in CLINIC_PATHS}
 
@@ -105,6 +106,7 @@ def _add_records_the_world_lacks(world) -> None:
         ReminderTemplate.objects.get_or_create(
             clinic=clinic, kind=ReminderKind.values[0], channel="sms", defaults={"text": "t"}
         )
+        ClinicChecklistItem.objects.create(clinic=clinic, label="No nasal decongestant")
 
 
 @pytest.fixture

@@ -84,11 +84,93 @@ class CheckIn(models.Model):
         return f"Check-in of session {self.session_id}"
 
 
+class ClinicChecklistItem(models.Model):
+    """An item a clinic adds to the check-in checklist ("No nasal decongestant in the
+    last hour"): asked at check-in, and gating the dose like the built-in items."""
+
+    KEY_PREFIX = "clinic_item_"  # its key on the chart and in a waiver: clinic_item_<id>
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="checklist_items")
+    label = models.CharField(max_length=200, help_text="The item as the nurse reads it.")
+    drug = models.CharField(
+        max_length=20, choices=Protocol.Drug.choices, blank=True,
+        help_text="Asked for this drug's protocols only. Blank: every drug.",
+    )  # fmt: skip
+    protocols = models.ManyToManyField(
+        Protocol, blank=True, related_name="clinic_checklist_items",
+        help_text="Asked for these protocols only. Blank: every protocol (of the drug above).",
+    )  # fmt: skip
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Retire an item instead of deleting it: it is no longer asked, and the "
+        "check-ins that asked it keep it.",
+    )
+    order = models.PositiveSmallIntegerField(default=0, help_text="Position on the checklist.")
+
+    history = HistoricalRecords(m2m_fields=[protocols])
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_has_text("label"),
+                name="clinic_checklist_item_has_label",
+                violation_error_message="Write the item as the nurse should read it.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label if self.is_active else f"{self.label} (retired)"
+
+    @property
+    def key(self) -> str:
+        return f"{self.KEY_PREFIX}{self.pk}"
+
+
+class ClinicChecklistAnswer(models.Model):
+    """One clinic item as asked at one check-in: the label as the nurse read it then
+    (a later edit or retirement of the item changes nothing here), and whether done."""
+
+    check_in = models.ForeignKey(CheckIn, on_delete=models.PROTECT, related_name="answers")
+    item = models.ForeignKey(ClinicChecklistItem, on_delete=models.PROTECT, related_name="answers")
+    label = models.CharField(max_length=200)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        _USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["item__order", "item_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_in", "item"],
+                name="answer_once_per_item",
+                violation_error_message="A check-in asks each item once.",
+            ),
+            models.CheckConstraint(
+                condition=Q(done=False) | Q(done_at__isnull=False, done_by__isnull=False),
+                name="answer_done_by_someone",
+                violation_error_message="An item done is done by someone, at a time.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {'done' if self.done else 'not done'}"
+
+    @property
+    def key(self) -> str:
+        return f"{ClinicChecklistItem.KEY_PREFIX}{self.item_id}"
+
+
 class ChecklistWaiver(ConstraintErrorsOnFields, models.Model):
     """A clinician lets dosing go ahead without one checklist item, in writing."""
 
     session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="waivers")
-    item = models.CharField(max_length=20, choices=ChecklistItem.choices)
+    # A built-in item (ChecklistItem) or a clinic's (clinic_item_<id>), as the chart keys it.
+    item = models.CharField(max_length=40)
     waived_by = models.ForeignKey(_USER, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField()
     waived_at = models.DateTimeField()

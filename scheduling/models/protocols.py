@@ -58,6 +58,17 @@ class Protocol(ConstraintErrorsOnFields, models.Model):
     fasting_liquids_minutes = models.PositiveSmallIntegerField(
         default=0, help_text="No liquids (clear liquids for IV) for this long before."
     )
+    # The check-in checklist: an escort and pre-dose vitals are always asked (discharge
+    # and the pre-dose caution need them); a clinic adds its own items
+    # (ClinicChecklistItem) and the PHQ-9 (Clinic.phq9_required_at_check_in).
+    check_in_fasting = models.BooleanField(
+        "check-in asks about fasting", default=True,
+        help_text="The nurse confirms the fasting rule above was kept before dosing.",
+    )  # fmt: skip
+    check_in_weight = models.BooleanField(
+        "check-in asks for the weight", default=True,
+        help_text="The patient is weighed before dosing (always for IV: the dose is by weight).",
+    )  # fmt: skip
 
     # IV: dose by weight.
     dose_mg_per_kg = models.DecimalField(
@@ -191,6 +202,8 @@ class Protocol(ConstraintErrorsOnFields, models.Model):
             errors["dose_mg_per_kg_min"] = "A dose must be above zero."
         if self.dose_mg_min and self.dose_mg_max and self.dose_mg_max < self.dose_mg_min:
             errors["dose_mg_max"] = "The highest dose cannot be below the lowest."
+        if self.route == self.Route.IV and not self.check_in_weight:
+            errors["check_in_weight"] = "An IV dose is by weight: check-in asks for the weight."
         if errors:
             raise ValidationError(errors)
 

@@ -78,6 +78,21 @@ COMPLETE_FIELDS = {
 }
 
 
+def _clinic_items(chart, *, missing_only: bool) -> list[tuple[int, str]]:
+    return [
+        (line.clinic_item_id, line.label)
+        for line in chart.checklist
+        if line.clinic_item_id and not (missing_only and line.satisfied)
+    ]
+
+
+def _check_in_form(chart, form=None):
+    """The check-in, with the clinic's own items for this protocol."""
+    form = form or CheckInForm(initial={"escort_name": chart.session.patient.escort_name})
+    form.add_clinic_items(_clinic_items(chart, missing_only=False))
+    return form
+
+
 def _complete_form(chart, form=None):
     """The checklist items still to do after check-in, and only those."""
     form = form or ChecklistCompleteForm(initial={"escort_name": chart.session.patient.escort_name})
@@ -85,6 +100,7 @@ def _complete_form(chart, form=None):
         if line.satisfied:
             for name in COMPLETE_FIELDS.get(line.item, []):
                 form.fields.pop(name, None)
+    form.add_clinic_items(_clinic_items(chart, missing_only=True))
     return form
 
 
@@ -142,8 +158,7 @@ def _context(request, session: Session, **forms) -> dict:
         "session": chart.session,
         "tz": chart.clinic.tz,
         "S": Session.Status,
-        "check_in_form": forms.get("check_in_form")
-        or CheckInForm(initial={"escort_name": chart.session.patient.escort_name}),
+        "check_in_form": _check_in_form(chart, forms.get("check_in_form")),
         "dose_form": dose_form,
         "dose_preview": preview,
         "vitals_form": forms.get("vitals_form") or VitalsForm(initial=vitals_initial),
@@ -240,19 +255,28 @@ def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_
 @login_required(unsaved="The check-in")
 @require_POST
 def check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    def form(session, data):  # with the clinic's own items
+        items = selectors.clinic_checklist_items(session=session)
+        form = CheckInForm(data)
+        form.add_clinic_items((item.id, item.label) for item in items)
+        return form
+
     def call(session, d):
         services.session_check_in(session=session, by=request.user, **d)
 
-    return _post(request, pk, CheckInForm, "check_in_form", call)
+    return _post(request, pk, form, "check_in_form", call)
 
 
 @login_required(unsaved="The checklist")
 @require_POST
 def checklist_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    def form(session, data):  # only what is still missing, as on the page
+        return _complete_form(selectors.session_chart(session=session), ChecklistCompleteForm(data))
+
     def call(session, d):
         services.checklist_complete(session=session, by=request.user, **d)
 
-    return _post(request, pk, ChecklistCompleteForm, "complete_form", call)
+    return _post(request, pk, form, "complete_form", call)
 
 
 @login_required(unsaved="The waiver")

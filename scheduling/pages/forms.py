@@ -11,7 +11,7 @@ from clinic.models import Chair, Weekday
 from patients.forms import checklist_answers, checklist_fields
 from patients.models import Contraindication, Patient, QuestionnaireResponse
 
-from ..models import Protocol, SideEffect, VitalSigns
+from ..models import ClinicChecklistItem, Protocol, SideEffect, VitalSigns
 from ..services import Scope
 
 
@@ -170,7 +170,30 @@ class SignOffForm(forms.Form):
 # --- the nurse's chart ---------------------------------------------------------------------
 
 
-class CheckInForm(forms.Form):
+class ClinicItemsForm(forms.Form):
+    """A tick box per clinic checklist item (`clinic_item_<id>`), given to the service
+    as `clinic_items_done`, the ids of those ticked."""
+
+    PREFIX = ClinicChecklistItem.KEY_PREFIX
+
+    def add_clinic_items(self, items) -> None:
+        """`items`: (id, label) of each clinic item to ask."""
+        for item_id, label in items:
+            self.fields.setdefault(
+                f"{self.PREFIX}{item_id}", forms.BooleanField(label=label, required=False)
+            )
+
+    def clean(self):
+        data = super().clean()
+        done = []
+        for name in [n for n in data if n.startswith(self.PREFIX)]:
+            if data.pop(name):
+                done.append(int(name.removeprefix(self.PREFIX)))
+        data["clinic_items_done"] = done
+        return data
+
+
+class CheckInForm(ClinicItemsForm):
     fasting_confirmed = forms.BooleanField(label="Fasting as instructed", required=False)
     escort_confirmed = forms.BooleanField(label="Escort home confirmed", required=False)
     escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)
@@ -180,7 +203,7 @@ class CheckInForm(forms.Form):
     notes = forms.CharField(required=False, max_length=1000)
 
 
-class ChecklistCompleteForm(forms.Form):
+class ChecklistCompleteForm(ClinicItemsForm):
     fasting_confirmed = forms.BooleanField(label="Fasting as instructed", required=False)
     escort_confirmed = forms.BooleanField(label="Escort home confirmed", required=False)
     escort_name = forms.CharField(label="Escort's name", required=False, max_length=200)

@@ -29,6 +29,7 @@ from patients.services import questionnaire_record
 from ..chart_selectors import (
     PHQ9_FRESH,
     REMS_ONLY,
+    clinic_checklist_items,
     rems_form_for_session,
     session_chart,
     threshold_rules,
@@ -40,6 +41,7 @@ from ..models import (
     CheckIn,
     ChecklistItem,
     ChecklistWaiver,
+    ClinicChecklistAnswer,
     DeviceAdministration,
     Discharge,
     DoseAdministration,
@@ -255,6 +257,22 @@ def _weight(value) -> Decimal | None:
     return weight
 
 
+def _clinic_items_ticked(ids, asked: set[int]) -> set[int]:
+    """The clinic checklist items ticked (by id), each one on this session's checklist."""
+    ticked = {int(i) for i in ids or ()}
+    unknown = sorted(ticked - asked)
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise ValidationError(
+            {"clinic_items_done": f"Not on this session's checklist: item {listed}."}
+        )
+    return ticked
+
+
+def _tick(answer: ClinicChecklistAnswer, *, by: AbstractBaseUser, now: dt.datetime) -> None:
+    answer.done, answer.done_at, answer.done_by = True, now, by
+
+
 @transaction.atomic
 def session_check_in(
     *,
@@ -267,6 +285,7 @@ def session_check_in(
     weight_kg: Decimal | float | str | None = None,
     pre_dose_vitals: dict | None = None,
     phq9_items: list[int] | None = None,
+    clinic_items_done: list[int] | None = None,
     notes: str = "",
     now: dt.datetime | None = None,
 ) -> CheckIn:
@@ -274,8 +293,10 @@ def session_check_in(
 
     A session the front desk already marked as arrived stays checked in; a booked one is
     checked in (on its own day only, as session_transition says). Pre-dose vitals and a
-    PHQ-9 may come now or later through vitals_record and questionnaire_submit. What is
-    missing must be done, or waived by a clinician, before the dose (dose_record).
+    PHQ-9 may come now or later through vitals_record and questionnaire_submit. The
+    clinic's own items for this protocol are recorded as asked now, done where their id
+    is in `clinic_items_done`. What is missing must be done (checklist_complete), or
+    waived by a clinician, before the dose (dose_record).
     """
     now = now or timezone.now()
     session = _locked(session, by=by, roles=CARE, doing="check a patient in")
@@ -287,6 +308,8 @@ def session_check_in(
         raise ValidationError({"session": "The checklist of this session is already recorded."})
     # Age, screening and REMS again: any of them may have lapsed since the booking.
     course_gate_check(patient=session.patient, protocol=session.course.protocol, now=now)
+    asked = clinic_checklist_items(session=session)
+    ticked = _clinic_items_ticked(clinic_items_done, {item.id for item in asked})
     escort_name = (escort_name or "").strip()
     if escort_confirmed and not escort_name:
         escort_name = session.patient.escort_name.strip()
@@ -306,6 +329,12 @@ def session_check_in(
     )
     check_in.full_clean(exclude=["session"])
     check_in.save()
+    for item in asked:  # the label as asked today: a later edit of the item changes nothing
+        answer = ClinicChecklistAnswer(check_in=check_in, item=item, label=item.label)
+        if item.id in ticked:
+            _tick(answer, by=by, now=now)
+        answer._history_user = by
+        answer.save()
     if session.status == S.BOOKED:
         session_transition(session=session, to=S.CHECKED_IN, by=by, now=now)
     if pre_dose_vitals:
@@ -339,10 +368,12 @@ def checklist_complete(
     escort_name: str = "",
     escort_phone: str = "",
     weight_kg=None,
+    clinic_items_done: list[int] | None = None,
     now: dt.datetime | None = None,
 ) -> CheckIn:
-    """Complete check-in items that were not done at check-in, before the dose. An item
-    done is never undone here; the history keeps the check-in as first recorded."""
+    """Complete check-in items that were not done at check-in, before the dose: the
+    clinic's own items by id, among those asked at check-in. An item done is never
+    undone here; the history keeps the check-in as first recorded."""
     now = now or timezone.now()
     session = _locked(session, by=by, roles=CARE, doing="complete the checklist")
     if session.status != S.CHECKED_IN:
@@ -351,6 +382,8 @@ def checklist_complete(
              f"{_label(session.status)}."}
         )  # fmt: skip
     check_in = CheckIn.objects.get(session=session)  # the session lock above serialises it
+    answers = {a.item_id: a for a in check_in.answers.all()}
+    ticked = _clinic_items_ticked(clinic_items_done, set(answers))
     if fasting_confirmed:
         check_in.fasting_confirmed = True
     if escort_confirmed and not check_in.escort_confirmed:
@@ -364,6 +397,12 @@ def checklist_complete(
     check_in.full_clean(exclude=["session"])
     check_in._history_user = by
     check_in.save()
+    for item_id in sorted(ticked):
+        answer = answers[item_id]
+        if not answer.done:
+            _tick(answer, by=by, now=now)
+            answer._history_user = by
+            answer.save()
     logger.info("session %s: checklist completed by user %s", session.id, by.pk)
     return check_in
 
@@ -380,8 +419,6 @@ def checklist_waive(
     """A clinician lets dosing go ahead without one checklist item, with a reason."""
     now = now or timezone.now()
     session = _locked(session, by=by, roles=[R.CLINICIAN], doing="waive a checklist item")
-    if item not in ChecklistItem.values:
-        raise ValidationError({"item": f"Unknown checklist item {item!r}."})
     if not (reason or "").strip():
         raise ValidationError({"reason": "Write why dosing may go ahead without this."})
     if session.status != S.CHECKED_IN:
@@ -392,7 +429,9 @@ def checklist_waive(
         (x for x in session_chart(session=session, now=now).checklist if x.item == item), None
     )
     if line is None:
-        raise ValidationError({"item": "This clinic does not ask for that item."})
+        if item in ChecklistItem.values:
+            raise ValidationError({"item": "This session's checklist does not ask for that item."})
+        raise ValidationError({"item": f"Unknown checklist item {item!r}."})
     if line.waiver is not None:
         raise ValidationError({"item": f"{line.label} is already waived."})
     if line.done:

@@ -17,7 +17,7 @@ from clinic.roles import ROLE_GROUPS
 from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient
 from patients.services import screening_record
-from scheduling.models import Course, Protocol, Session
+from scheduling.models import ClinicChecklistItem, Course, Protocol, Session
 from scheduling.selectors import slots_free
 from scheduling.services import course_start, session_book
 
@@ -54,6 +54,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             clinic = self._clinic()
             self._staff(clinic)
+            self._checklist_items(clinic)
             self._patients(clinic)
             self._session_today(clinic)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
@@ -109,6 +110,15 @@ class Command(BaseCommand):
                 user.save()
             staff_membership_add(user=user, clinic=clinic, role=role)
         User.objects.filter(username="admin").update(is_superuser=True)
+
+    def _checklist_items(self, clinic: Clinic) -> None:
+        """The clinic's own check-in item for esketamine: a decongestant shortly before
+        dosing may change how the nasal spray is absorbed."""
+        ClinicChecklistItem.objects.get_or_create(
+            clinic=clinic,
+            label="No nasal decongestant in the last hour",
+            defaults={"drug": Protocol.Drug.ESKETAMINE},
+        )
 
     def _patients(self, clinic: Clinic) -> None:
         User = get_user_model()
