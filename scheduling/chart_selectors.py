@@ -558,7 +558,7 @@ def chart_validator(*, session: Session, now: dt.datetime | None = None) -> tupl
     clock = SessionChart(
         session=session, now=now, check_in=_one(session, "check_in"), dose=_one(session, "dose"),
         devices=[], discharge=None, ready_to_leave=None, rems_report=None, waivers={},
-        vitals=[], side_effects=[], alerts=[], phq9_taken=False,
+        clinic_answers=[], vitals=[], side_effects=[], alerts=[], phq9_taken=False,
     )  # fmt: skip
     return (
         _row(session),

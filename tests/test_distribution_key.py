@@ -50,6 +50,8 @@ REACHES_CLINIC_THROUGH = {
     "scheduling.ReadyToLeave": ("session",),
     "scheduling.Discharge": ("session",),
     "scheduling.RemsReport": ("session",),
+    "scheduling.ClinicChecklistAnswer": ("check_in", "session"),
+    "scheduling.ClinicChecklistItem_protocols": ("clinicchecklistitem",),
 }
 
 
