@@ -2,7 +2,7 @@
 
     DATABASE_URL=... python -m tests.load.burst --count 30000
 
-Takes booked sessions of the generated clinics from tomorrow on, gives their patients an
+Takes booked sessions of the generated clinics from two hours ahead on, gives their patients an
 e-mail address (the generator leaves it empty; SMS off), plans their reminders with the
 product's planning service, then makes `count` of them due now. The running beat's sweep
 (every 10 s) and the worker send them; this waits until every one is sent, skipped or
@@ -36,7 +36,7 @@ def burst_plan(count: int, now: dt.datetime) -> list[int]:
     """`count` pending e-mail reminders of booked sessions, planned but not yet due."""
     sessions = (
         Session.objects.filter(status=Session.Status.BOOKED, clinic__slug__startswith="gen-",
-                               starts_at__gt=now + dt.timedelta(days=1))
+                               starts_at__gt=now + dt.timedelta(hours=2))
         .order_by("starts_at", "pk").values_list("pk", flat=True)[:count]
     )  # fmt: skip
     ids = list(sessions)

@@ -133,11 +133,13 @@ def clinic_world(clinic, group, relative) -> dict | None:
     User = get_user_model()
     staff = {role: User.objects.get(username=f"{GENERATED}{role}-{clinic.pk}") for role in ROLES}
     booked = {s.patient_id for s in today}
+    signing = clinic.patients.order_by("-pk").values_list("pk", flat=True).first()
     patients = clinic.patients.exclude(pk__in=booked).filter(
         Q(sessions__status=Session.Status.BOOKED, sessions__starts_at__gt=end)
     ).distinct().order_by("pk")[:PATIENTS_PER_CLINIC]  # fmt: skip
+    # Not the patient whose finding awaits the clinician's sign-off: booking waits for it.
     courses = Course.objects.filter(clinic=clinic, status=Course.Status.ACTIVE).exclude(
-        patient_id__in=booked
+        patient_id__in={*booked, signing}
     ).order_by("pk").values_list("pk", flat=True)[:20]  # fmt: skip
     return {
         "id": clinic.pk,

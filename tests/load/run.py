@@ -15,9 +15,11 @@
    Celery, PostgreSQL and Locust itself and the peak RSS are read from /proc meanwhile.
    A step holds when every request type's p95 is at most 150 ms with no failure; the
    steps stop at the first that does not hold. The knee is the largest that held.
-4. The reminder burst, during the last step's load: 30,000 reminders (3,000 quick) of
-   the network's booked sessions made due at once; the time until the sweep and the
-   worker have sent every one to the SMTP sink.
+4. The reminder burst: one step more at the knee (or the first step when none held; in
+   the single step of a run of one),
+   with 30,000 reminders (3,000 quick) of the network's booked sessions made due at once
+   during its load; the time until the sweep and the worker have sent every one to the
+   SMTP sink.
 5. `--compare`: the same profile at 20 clinics on both databases, and the ratio of each
    request type's p95 (1,000,000 sessions over 10,000).
 
@@ -327,21 +329,27 @@ def steps_run(scale: str, counts: list[int], seconds: int, workers: int, burst: 
               regenerate: bool) -> dict:  # fmt: skip
     generated, world = database_ready(scale, max(counts), regenerate)
     stack = Stack(DATABASES[scale], workers)
-    steps = []
+    steps, burst_step = [], None
     try:
         for n in counts:
             world_n = world_prepare(stack.env, n, refresh=world)
-            last = n == counts[-1]
-            step = locust_step(stack, world_n, seconds, f"{scale}-{n}", burst if last else 0)
+            alone = burst if len(counts) == 1 else 0  # one step: the burst during it
+            step = locust_step(stack, world_n, seconds, f"{scale}-{n}", alone)
             print(table(step), flush=True)
             steps.append(step)
             if not step["held"]:
                 break
+        held = [s["clinics"] for s in steps if s["held"]]
+        if burst and len(counts) > 1:  # once more at the knee (or the first step), with it
+            n = max(held) if held else counts[0]
+            world_n = world_prepare(stack.env, n, refresh=world)
+            burst_step = locust_step(stack, world_n, seconds, f"{scale}-{n}-burst", burst)
+            print(table(burst_step), flush=True)
     finally:
         stack.stop()
-    held = [s["clinics"] for s in steps if s["held"]]
     return {"database": DATABASES[scale], "generated_s": generated, "workers": workers,
-            "steps": steps, "knee_clinics": max(held) if held else None}  # fmt: skip
+            "steps": steps, "knee_clinics": max(held) if held else None,
+            "burst_step": burst_step}  # fmt: skip
 
 
 def main() -> None:
@@ -356,7 +364,9 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     scale = "small" if args.quick else "full"
-    counts = args.clinics or ([20] if args.quick else [100, 200, 300, 400, 600, 800, 1000])
+    counts = args.clinics or (
+        [20] if args.quick else [25, 50, 100, 150, 200, 300, 400, 600, 800, 1000]
+    )
     seconds = args.seconds or (60 if args.quick else 90)
     burst = args.burst if args.burst is not None else (3_000 if args.quick else 30_000)
     report = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
