@@ -36,7 +36,8 @@ def burst_plan(count: int, now: dt.datetime) -> list[int]:
     """`count` pending e-mail reminders of booked sessions, planned but not yet due."""
     sessions = (
         Session.objects.filter(status=Session.Status.BOOKED, clinic__slug__startswith="gen-",
-                               starts_at__gt=now + dt.timedelta(hours=2))
+                               starts_at__gt=now + dt.timedelta(hours=2),
+                               reminders__isnull=True)  # an earlier burst's are sent
         .order_by("starts_at", "pk").values_list("pk", flat=True)[:count]
     )  # fmt: skip
     ids = list(sessions)

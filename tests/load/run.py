@@ -381,7 +381,7 @@ def main() -> None:
             "clinics": 20,
             "p95_ratio_1m_over_10k": {
                 r["name"]: round(r["p95_ms"] / p95[r["name"]], 2)
-                for r in full["requests"] if p95.get(r["name"])
+                for r in full["requests"] if p95.get(r["name"]) and r["p95_ms"]
             },
             "small": small, "full": full,
         }  # fmt: skip
