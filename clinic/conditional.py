@@ -47,6 +47,15 @@ def etag(request, *parts) -> str:
     return quote_etag(digest[:32])
 
 
+def respond(request, parts: tuple, build):
+    """A poll's answer: `304 Not Modified` when the client holds the ETag of `parts` (see
+    `etag`), else `build()` (the view's response, built only then) with that ETag."""
+    tag = etag(request, *parts)
+    if (unchanged := not_modified(request, tag)) is not None:
+        return unchanged
+    return validated(build(), tag)
+
+
 def not_modified(request, tag: str):
     """The 304 for a GET whose If-None-Match holds `tag`, with the headers of a 200; None
     when the client must be sent the resource, as always while a flash message waits

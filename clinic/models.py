@@ -186,6 +186,13 @@ class Clinic(models.Model):
 
         return (now or timezone.now()).astimezone(self.tz).date()
 
+    def day_bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+        """The UTC instants of the local midnights that begin and end `day` here (23 or
+        25 hours apart on a daylight-saving change)."""
+        start = dt.datetime.combine(day, dt.time(), tzinfo=self.tz)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=self.tz)
+        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
 
 class OpeningHours(ConstraintErrorsOnFields, models.Model):
     """When a clinic is open on one weekday. A weekday without a row is a day it is shut."""

@@ -701,10 +701,8 @@ class SessionViewSet(
         is a `304 Not Modified`."""
         session = self.get_object()
         validator = selectors.chart_validator(session=session)
-        tag = conditional.etag(request, validator, request.accepted_renderer.format)
-        if (unchanged := conditional.not_modified(request, tag)) is not None:
-            return unchanged
-        return conditional.validated(self._show_chart(session), tag)
+        parts = (validator, request.accepted_renderer.format)
+        return conditional.respond(request, parts, lambda: self._show_chart(session))
 
     @extend_schema(responses=RemsFormSerializer)
     @action(detail=True, methods=["get"], url_path="rems-form")
@@ -820,11 +818,12 @@ class DayBoardViewSet(ScopedMixin, viewsets.GenericViewSet):
         day = query.validated_data.get("date") or today
         # Polled by every open board: unchanged, it is a 304 (clinic.conditional).
         validator = selectors.day_board_validator(clinic=clinic, day=day)
-        tag = conditional.etag(request, validator, today, request.accepted_renderer.format)
-        if (unchanged := conditional.not_modified(request, tag)) is not None:
-            return unchanged
-        board = selectors.day_board(clinic=clinic, day=day)
-        return conditional.validated(Response(day_board_data(board)), tag)
+        parts = (validator, today, request.accepted_renderer.format)
+
+        def board():
+            return Response(day_board_data(selectors.day_board(clinic=clinic, day=day)))
+
+        return conditional.respond(request, parts, board)
 
 
 def _when(value):

@@ -219,14 +219,6 @@ def _in(sql: str, ids: list[int]) -> str:
     return sql.format(", ".join(["%s"] * len(ids)))
 
 
-def _local_day(clinic: Clinic, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC instants of the clinic's local midnights that begin and end `day`."""
-    tz = clinic.tz
-    start = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-    return start, end
-
-
 def day_board_validator(*, clinic: Clinic, day: dt.date) -> tuple:
     """What the day board's ETag is made of, in two small indexed queries (a `304 Not
     Modified` costs these beyond the caller):
@@ -243,7 +235,7 @@ def day_board_validator(*, clinic: Clinic, day: dt.date) -> tuple:
     """
     from .models import VitalSigns
 
-    start, end = _local_day(clinic, day)
+    start, end = clinic.day_bounds(day)
     newest = VitalSigns.objects.filter(session=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     sessions = (
         Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
@@ -287,7 +279,7 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """
     from .models import Alert, VitalSigns
 
-    start, end = _local_day(clinic, day)
+    start, end = clinic.day_bounds(day)
     sessions_sql, latest_sql, alerts_sql = _board_sql(connection.vendor)
     # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
     sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
@@ -342,8 +334,7 @@ def clinic_days_today(*, clinics, now: dt.datetime | None = None) -> list[Clinic
     days, window = {}, Q()
     for clinic in clinics:
         day = days[clinic.id] = clinic.local_today(now)
-        start = dt.datetime.combine(day, dt.time(), tzinfo=clinic.tz)  # local midnights
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=clinic.tz)
+        start, end = clinic.day_bounds(day)
         window |= Q(clinic_id=clinic.id, starts_at__gte=start, starts_at__lt=end)
     sessions = (
         Session.objects.filter(window)

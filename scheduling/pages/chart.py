@@ -210,18 +210,19 @@ def chart(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.session_for(
         request, pk, access.CLINICAL, queryset=selectors.chart_validator_sessions()
     )
+
     # Re-read while open: unchanged, it is a 304. A form offered back after signing in
     # comes with its message, so never as a 304 (conditional.not_modified).
-    tag = conditional.etag(request, selectors.chart_validator(session=session))
-    if (unchanged := conditional.not_modified(request, tag)) is not None:
-        return unchanged
-    record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:chart")
-    forms = {}
-    for view_name, (form_name, form_class) in KEPT_FORMS.items():
-        fields = kept_form(request, view_name)
-        if fields is not None:  # sent while signed out: offered back, to check and save
-            forms[form_name] = form_class(initial=fields)
-    return conditional.validated(_render(request, session, **forms), tag)
+    def page():
+        record_access_log(user=request.user, patient_ids=[session.patient_id], action="page:chart")
+        forms = {}
+        for view_name, (form_name, form_class) in KEPT_FORMS.items():
+            fields = kept_form(request, view_name)
+            if fields is not None:  # sent while signed out: offered back, to check and save
+                forms[form_name] = form_class(initial=fields)
+        return _render(request, session, **forms)
+
+    return conditional.respond(request, (selectors.chart_validator(session=session),), page)
 
 
 @login_required

@@ -90,27 +90,31 @@ def board(request: HttpRequest) -> HttpResponse:
         return render(request, "scheduling/pages/desk/no_clinic.html", status=403)
     today = clinic.local_today()
     day = day or today
+
+    def page():
+        data = selectors.day_board(clinic=clinic, day=day)
+        record_access_log(
+            user=request.user,
+            patient_ids=[s.patient_id for s in data.sessions],
+            action="page:board",
+        )
+        context = {
+            "form": BoardForm(initial={"clinic": clinic, "date": day}, clinics=clinics),
+            "board": data,
+            "grid": _board_grid(data, clinic_calendar(clinic=clinic, start=day)),
+            "cancelled": [s for s in data.sessions if s.status == Session.Status.CANCELLED],
+            "notices": selectors.staff_notices_open(clinics=[clinic])[:10],
+            "prev_day": day - dt.timedelta(days=1),
+            "next_day": day + dt.timedelta(days=1),
+            "today": today,
+            "can_book": access.caller(request).has(clinic.id, access.COURSE_STARTERS),
+        }
+        template = "_board.html" if request.htmx else "board.html"
+        return render(request, f"scheduling/pages/desk/{template}", context)
+
     # Polled by every open board (htmx, every 45 s): unchanged, it is a 304.
-    tag = conditional.etag(request, selectors.day_board_validator(clinic=clinic, day=day), today)
-    if (unchanged := conditional.not_modified(request, tag)) is not None:
-        return unchanged
-    data = selectors.day_board(clinic=clinic, day=day)
-    record_access_log(
-        user=request.user, patient_ids=[s.patient_id for s in data.sessions], action="page:board"
-    )
-    context = {
-        "form": BoardForm(initial={"clinic": clinic, "date": day}, clinics=clinics),
-        "board": data,
-        "grid": _board_grid(data, clinic_calendar(clinic=clinic, start=day)),
-        "cancelled": [s for s in data.sessions if s.status == Session.Status.CANCELLED],
-        "notices": selectors.staff_notices_open(clinics=[clinic])[:10],
-        "prev_day": day - dt.timedelta(days=1),
-        "next_day": day + dt.timedelta(days=1),
-        "today": today,
-        "can_book": access.caller(request).has(clinic.id, access.COURSE_STARTERS),
-    }
-    template = "_board.html" if request.htmx else "board.html"
-    return conditional.validated(render(request, f"scheduling/pages/desk/{template}", context), tag)
+    validator = selectors.day_board_validator(clinic=clinic, day=day)
+    return conditional.respond(request, (validator, today), page)
 
 
 # --- patients --------------------------------------------------------------------------------

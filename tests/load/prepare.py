@@ -120,8 +120,7 @@ def _load_status(session) -> str:
 
 def clinic_world(clinic, group, relative) -> dict | None:
     day = clinic.local_today()
-    start = dt.datetime.combine(day, dt.time(), clinic.tz)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), clinic.tz)
+    start, end = clinic.day_bounds(day)
     today = list(
         Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end,
                                status__in=CHARTING)
