@@ -1134,3 +1134,20 @@ def rems_form_mark_filed(
     )
     logger.info("session %s: REMS form filed by user %s", session.id, by.pk)
     return report
+
+
+# Dosing and discharge have safety rules (the checklist; observation, vitals, alerts,
+# escort) that live here. Those write their record first, so asking for the record before
+# the status changes means no caller can reach these statuses around the rules.
+_RECORD_NEEDED = {
+    S.IN_PROGRESS: (DoseAdministration, "Record the dose first (the checklist must be done)."),
+    S.MONITORING: (DoseAdministration, "Record the dose first."),
+    S.DISCHARGED: (Discharge, "Discharge through the discharge form, which checks the criteria."),
+}
+
+
+def _session_status_changing(sender, *, session, to, **kwargs) -> None:
+    """Receiver of booking's session_status_changing (scheduling.apps)."""
+    needed = _RECORD_NEEDED.get(to)
+    if needed and not needed[0].objects.filter(session=session).exists():
+        raise ValidationError({"status": needed[1]})

@@ -296,6 +296,11 @@ def _patient_reminder_settings_changed(sender, *, patient, changed, **kwargs) ->
     reminders_retime_for_patient(patient_id=patient.pk)
 
 
+def _sessions_changed(sender, *, sessions, now, **kwargs) -> None:
+    """Receiver of booking's sessions_changed (scheduling.apps): re-plan their reminders."""
+    reminders_plan_for_sessions(sessions=sessions, now=now)
+
+
 def _enqueue(task_name: str, kwargs: dict) -> bool:
     """Publish a task; never raise. Runs after commit, so the data is there for the worker;
     a broker that is down loses nothing, because the rows in the database are the plan."""
