@@ -19,9 +19,9 @@ from patients.selectors import screening_gate
 from ..booking.signals import sessions_changed
 from ..models import Course, Protocol, Session, SessionStatusChange, StaffNotice
 from ..planning import PlannedSession, PlanningError, plan_course
+from .notices import staff_notice_raise
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs
-from .reminders import staff_notice_raise
 
 logger = logging.getLogger(__name__)
 Role = StaffMembership.Role
