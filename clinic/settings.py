@@ -192,10 +192,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reminders@localhost"
 # --- Reminders ----------------------------------------------------------------------
 # SITE_URL: where patients' confirm-or-cancel links and the SMS status callback point.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# SMS_BACKEND: scheduling.sms.FileSmsBackend (default: one file per message in
+# SMS_BACKEND: scheduling.reminders.sms.FileSmsBackend (default: one file per message in
 # DATA_DIR/sms), ConsoleSmsBackend, LocmemSmsBackend (tests) or TwilioSmsBackend,
 # which needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER.
-SMS_BACKEND = env.str("SMS_BACKEND", default="scheduling.sms.FileSmsBackend")
+SMS_BACKEND = env.str("SMS_BACKEND", default="scheduling.reminders.sms.FileSmsBackend")
 SMS_FILE_PATH = DATA_DIR / "sms"
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")

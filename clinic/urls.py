@@ -8,16 +8,17 @@ from clinic import signin
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
-from scheduling.api import CourseViewSet, DayBoardViewSet, ProtocolViewSet, SessionViewSet
-from scheduling.api_chart import (
+from scheduling.booking.api import CourseViewSet, ProtocolViewSet, StaffNoticeViewSet
+from scheduling.chart.api import (
     AlertViewSet,
+    DayBoardViewSet,
     DoseViewSet,
     QuestionnaireViewSet,
-    ReminderViewSet,
+    SessionChartViewSet,
     SideEffectViewSet,
-    StaffNoticeViewSet,
     VitalSignsViewSet,
 )
+from scheduling.reminders.api import ReminderViewSet
 
 admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
@@ -33,7 +34,7 @@ router.register("contraindications", ContraindicationViewSet, basename="contrain
 router.register("screenings", ScreeningViewSet, basename="screening")
 router.register("protocols", ProtocolViewSet, basename="protocol")
 router.register("courses", CourseViewSet, basename="course")
-router.register("sessions", SessionViewSet, basename="session")
+router.register("sessions", SessionChartViewSet, basename="session")
 router.register("day-board", DayBoardViewSet, basename="day-board")
 router.register("vitals", VitalSignsViewSet, basename="vitals")
 router.register("side-effects", SideEffectViewSet, basename="side-effect")
@@ -55,6 +56,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("reminders/", include("scheduling.reminder_urls")),
+    path("reminders/", include("scheduling.reminders.urls")),
     path("", include("scheduling.pages.urls")),
 ]

@@ -8,10 +8,10 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from patients.signals import reminder_settings_changed
 
+        from .booking.builtin import builtin_data_ensure
         from .booking.signals import session_status_changing, sessions_changed
-        from .builtin import builtin_data_ensure
-        from .services.chart import _session_status_changing
-        from .services.reminders import _patient_reminder_settings_changed, _sessions_changed
+        from .chart.services import _session_status_changing
+        from .reminders.services import _patient_reminder_settings_changed, _sessions_changed
 
         post_migrate.connect(builtin_data_ensure, sender=self, dispatch_uid="scheduling.builtin")
         # A patient's new time zone or quiet hours move their planned reminders.

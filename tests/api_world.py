@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 from clinic.models import Chair, Clinic, StaffMembership
 from clinic.services import staff_membership_add
 from patients.models import Patient, Screening
-from scheduling.models import Course, Protocol, Session
-from scheduling.services import course_start
+from scheduling.booking.models import Course, Protocol, Session
+from scheduling.booking.services import course_start
 
 from .conftest import make_clinic, make_ready_patient
 
@@ -20,7 +20,8 @@ ROLES = [r.value for r in StaffMembership.Role]
 
 def _chart_kinds():
     from patients.models import QuestionnaireResponse
-    from scheduling.models import Alert, DoseAdministration, Reminder, SideEffect, VitalSigns
+    from scheduling.chart.models import Alert, DoseAdministration, SideEffect, VitalSigns
+    from scheduling.reminders.models import Reminder
 
     return {
         "vitals": (VitalSigns, "session__patient"),
@@ -95,7 +96,7 @@ class World:
 
 
 def build_world(now: dt.datetime) -> World:
-    from scheduling.services import protocol_create
+    from scheduling.booking.services import protocol_create
 
     User = get_user_model()
     clinic = make_clinic(slug="a", chairs=3)
@@ -139,7 +140,7 @@ def build_world(now: dt.datetime) -> World:
 def _chart_first_sessions(world: World) -> None:
     """Each course's first session charted to monitoring, with a high reading (an alert),
     a side effect and a PHQ-9: chart records of every owner for the access tests."""
-    from scheduling.services import questionnaire_submit, side_effect_record, vitals_record
+    from scheduling.chart.services import questionnaire_submit, side_effect_record, vitals_record
 
     from .conftest import NORMAL_VITALS, chart_through
 

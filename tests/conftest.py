@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from clinic.models import Chair, Clinic, OpeningHours, StaffMembership
 from clinic.services import staff_membership_add
 from patients.models import Patient
-from scheduling.models import Protocol
+from scheduling.booking.models import Protocol
 
 UTC = dt.UTC
 
@@ -116,7 +116,7 @@ NORMAL_VITALS = dict(
 
 def chart_check_in(session, *, nurse, now, **extra):
     """Check a patient in with every checklist item done and normal pre-dose vitals."""
-    from scheduling.services import session_check_in
+    from scheduling.chart.services import session_check_in
 
     fields = dict(
         fasting_confirmed=True,
@@ -131,8 +131,8 @@ def chart_check_in(session, *, nurse, now, **extra):
 
 def chart_dose(session, *, nurse, now, **extra):
     """The protocol's usual dose: IV 0.5 mg/kg; esketamine 56 mg (2 devices), lot LOT-1."""
-    from scheduling.models import Protocol
-    from scheduling.services import dose_record
+    from scheduling.booking.models import Protocol
+    from scheduling.chart.services import dose_record
 
     protocol = session.course.protocol
     if protocol.route == Protocol.Route.INTRANASAL:
@@ -147,9 +147,11 @@ def chart_through(session, *, nurse, start, to="discharged"):
     """Chart a session the normal way up to status `to`: check in at `start`, dose five
     minutes later, normal vitals at 40 minutes and before discharge, discharge as soon as
     the protocol's observation has passed."""
-    from scheduling.models import Session, VitalSigns
-    from scheduling.selectors import session_chart
-    from scheduling.services import session_discharge, session_transition, vitals_record
+    from scheduling.booking.models import Session
+    from scheduling.booking.services import session_transition
+    from scheduling.chart.models import VitalSigns
+    from scheduling.chart.selectors import session_chart
+    from scheduling.chart.services import session_discharge, vitals_record
 
     S = Session.Status
     minute = dt.timedelta(minutes=1)
@@ -179,7 +181,7 @@ def chart_through(session, *, nurse, start, to="discharged"):
     )
     if session.course.protocol.route == "intranasal":  # REMS: a clinician judges it
         from clinic.models import StaffMembership
-        from scheduling.services import ready_to_leave_record
+        from scheduling.chart.services import ready_to_leave_record
 
         clinician = StaffMembership.objects.filter(
             clinic=session.clinic, role=StaffMembership.Role.CLINICIAN
@@ -192,7 +194,7 @@ def chart_through(session, *, nurse, start, to="discharged"):
 @pytest.fixture
 def iv_session(patient, iv_standard, staff):
     """Session 1 of an IV course: Monday 4 January 2027, 10:00 London (= UTC in winter)."""
-    from scheduling.services import course_start
+    from scheduling.booking.services import course_start
 
     course = course_start(
         patient=patient, protocol=iv_standard, start_date=dt.date(2027, 1, 4),
@@ -205,7 +207,7 @@ def iv_session(patient, iv_standard, staff):
 @pytest.fixture
 def esketamine_session(clinic, esketamine_trd, staff):
     """Session 1 of an esketamine course: Tuesday 5 January 2027, 10:00 London."""
-    from scheduling.services import course_start
+    from scheduling.booking.services import course_start
 
     course = course_start(
         patient=make_ready_patient(clinic, "ESK-1"), protocol=esketamine_trd,

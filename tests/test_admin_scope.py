@@ -17,18 +17,9 @@ from clinic.models import StaffMembership
 from clinic.roles import ROLE_PERMISSIONS
 from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient, RecordAccess, ScreeningSignOff
-from scheduling.models import (
-    ChecklistWaiver,
-    ClinicChecklistItem,
-    Discharge,
-    Protocol,
-    ReminderPolicy,
-    ReminderRule,
-    ReminderTemplate,
-    RemsReport,
-    Session,
-    StaffNotice,
-)
+from scheduling.booking.models import Protocol, Session, StaffNotice
+from scheduling.chart.models import ChecklistWaiver, ClinicChecklistItem, Discharge, RemsReport
+from scheduling.reminders.models import ReminderPolicy, ReminderRule, ReminderTemplate
 
 from .api_world import build_world
 
@@ -65,8 +56,8 @@ def _url(model, view: str, *args) -> str:
 
 def _add_records_the_world_lacks(world) -> None:
     """One row of every scoped model at each clinic, so that no admin goes untried."""
-    from scheduling.models import ReminderKind
-    from scheduling.services import course_start
+    from scheduling.booking.services import course_start
+    from scheduling.reminders.models import ReminderKind
 
     now = timezone.now()
     for clinic, patient in (

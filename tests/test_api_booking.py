@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from scheduling.models import Course, Protocol, Session
+from scheduling.booking.models import Course, Protocol, Session
 
 from .api_world import build_world
 from .conftest import make_ready_patient

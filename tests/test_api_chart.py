@@ -8,7 +8,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from scheduling.models import Alert, DoseAdministration, Session, VitalSigns
+from scheduling.booking.models import Session
+from scheduling.chart.models import Alert, DoseAdministration, VitalSigns
 
 from .conftest import NORMAL_VITALS
 
@@ -197,8 +198,8 @@ def test_who_may_post_vitals_is_who_charts():
     """The vitals API leaves the scope check to the service's lock (CARE): that is only
     the API's own rule while the two lists are the same roles."""
     from clinic.api.base import CLINICAL
-    from scheduling.api_chart import VitalSignsViewSet
-    from scheduling.services.chart import CARE
+    from scheduling.chart.api import VitalSignsViewSet
+    from scheduling.chart.services import CARE
 
     assert set(VitalSignsViewSet.roles["create"]) == set(CLINICAL) == set(CARE)
 
@@ -251,7 +252,7 @@ def test_bad_phq9_items_are_named(iv_session, nurse):
 
 
 def _grow_chart(session, nurse, n):
-    from scheduling.models import SideEffect
+    from scheduling.chart.models import SideEffect
 
     now = session.starts_at
     for _ in range(n):
@@ -321,8 +322,8 @@ def test_recording_vitals_is_a_fixed_few_queries(
 def test_a_reading_built_by_hand_is_what_the_serializer_documents(iv_session, staff):
     """vitals_data (the POST response and the day board) equals VitalSignsSerializer,
     for a reading that was corrected, its correction with a temperature, and a plain one."""
-    from scheduling.api_chart import VitalSignsSerializer, vitals_data
-    from scheduling.services import vitals_record
+    from scheduling.chart.api import VitalSignsSerializer, vitals_data
+    from scheduling.chart.services import vitals_record
 
     from .conftest import chart_through
 
@@ -346,8 +347,8 @@ def test_each_request_body_serializer_binds_fields_of_its_own():
     """InputSerializer copies plain fields shallowly (clinic.api.base): each instance
     still has its own fields, bound to it, the declared ones untouched, and a field with
     a child (a list) is a whole copy, its child bound to that copy."""
-    from scheduling.api import CourseStartInput
-    from scheduling.api_chart import VitalsInput
+    from scheduling.booking.api import CourseStartInput
+    from scheduling.chart.api import VitalsInput
 
     one, two = VitalsInput(data={}), VitalsInput(data={})
     for name, declared in VitalsInput._declared_fields.items():

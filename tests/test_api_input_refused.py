@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import Patient
-from scheduling.models import Course, Protocol, Session
+from scheduling.booking.models import Course, Protocol, Session
 
 from .api_world import build_world
 from .conftest import make_ready_patient

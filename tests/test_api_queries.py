@@ -11,7 +11,7 @@ from django.utils import timezone
 from clinic.models import Chair, Clinic, OpeningHours
 from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient, Screening, ScreeningAnswer
-from scheduling.models import Course, Protocol, ProtocolPhase, Session
+from scheduling.booking.models import Course, Protocol, ProtocolPhase, Session
 
 from .api_world import build_world
 
@@ -73,7 +73,7 @@ def grow(world, kind: str, n: int) -> None:
 
 def grow_chart(world, kind, tag):
     from patients.models import QuestionnaireResponse
-    from scheduling.models import Alert, DoseAdministration, SideEffect, VitalSigns
+    from scheduling.chart.models import Alert, DoseAdministration, SideEffect, VitalSigns
 
     nurse, now = world.users["nurse"], timezone.now()
     session = world.courses["own"].sessions.order_by("number").first()
@@ -109,7 +109,8 @@ def grow_chart(world, kind, tag):
 
 
 def grow_outbox(world, kind, tag):
-    from scheduling.models import Reminder, StaffNotice
+    from scheduling.booking.models import StaffNotice
+    from scheduling.reminders.models import Reminder
 
     now = timezone.now()
     session = world.courses["own"].sessions.order_by("number").last()

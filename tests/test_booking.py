@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from clinic.models import Chair, Closure
-from scheduling.models import Course, Protocol, Session, SessionStatusChange
-from scheduling.selectors import slots_free
-from scheduling.services import (
+from scheduling.booking.models import Course, Protocol, Session, SessionStatusChange
+from scheduling.booking.selectors import slots_free
+from scheduling.booking.services import (
     Scope,
     course_start,
     session_book,

@@ -5,15 +5,15 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from scheduling.models import Session, SessionStatusChange
+from scheduling.booking.models import Session, SessionStatusChange
 
 from .conftest import make_ready_patient
 
 
 @pytest.fixture
 def course(clinic, staff):
-    from scheduling.models import Protocol
-    from scheduling.services import course_start
+    from scheduling.booking.models import Protocol
+    from scheduling.booking.services import course_start
 
     today = timezone.now().astimezone(clinic.tz).date()
     monday = today + dt.timedelta(days=7 - today.weekday())

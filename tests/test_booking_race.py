@@ -15,8 +15,8 @@ from django.db import DatabaseError, connection, transaction
 
 from clinic.models import Chair, Clinic
 from patients.models import Patient
-from scheduling.models import Course, Protocol, Session
-from scheduling.services import session_book, session_move
+from scheduling.booking.models import Course, Protocol, Session
+from scheduling.booking.services import session_book, session_move
 
 from .conftest import make_clinic, make_ready_patient
 from .test_booking import NOW, local, start_course

@@ -19,8 +19,8 @@ from django.utils import timezone
 from clinic.models import Chair, Clinic, OpeningHours
 from clinic.services import staff_membership_add
 from patients.models import Patient
-from scheduling.models import Protocol, Session
-from scheduling.services import course_start
+from scheduling.booking.models import Protocol, Session
+from scheduling.booking.services import course_start
 
 from .conftest import chart_check_in, chart_dose, make_screening
 
@@ -223,7 +223,7 @@ def test_discharge_is_refused_before_the_minimum_observation(world, open_page):
 def test_a_nurse_refused_at_discharge_is_shown_what_is_missing_and_resolves_it_on_a_phone(
     world, open_page
 ):
-    from scheduling.services import side_effect_record
+    from scheduling.chart.services import side_effect_record
 
     session = _session_near_now(world)
     nurse, now = world["users"]["nurse"], timezone.now()

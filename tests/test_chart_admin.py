@@ -5,17 +5,17 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from scheduling.models import (
+from scheduling.booking.models import Course, Session
+from scheduling.booking.services import session_transition
+from scheduling.chart.models import (
     Alert,
     CheckIn,
-    Course,
     Discharge,
     DoseAdministration,
     RemsReport,
-    Session,
     VitalSigns,
 )
-from scheduling.services import ready_to_leave_record, session_transition, vitals_record
+from scheduling.chart.services import ready_to_leave_record, vitals_record
 
 from .conftest import NORMAL_VITALS, chart_check_in, chart_dose, make_ready_patient
 

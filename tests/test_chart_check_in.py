@@ -3,14 +3,15 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from scheduling.models import CheckIn, ChecklistItem, DoseAdministration, Session, VitalSigns
-from scheduling.selectors import session_chart
-from scheduling.services import (
+from scheduling.booking.models import Session
+from scheduling.booking.services import session_transition
+from scheduling.chart.models import CheckIn, ChecklistItem, DoseAdministration, VitalSigns
+from scheduling.chart.selectors import session_chart
+from scheduling.chart.services import (
     checklist_waive,
     dose_record,
     questionnaire_submit,
     session_check_in,
-    session_transition,
 )
 
 from .conftest import NORMAL_VITALS, at, chart_check_in, chart_dose
@@ -59,7 +60,7 @@ def test_dosing_is_refused_until_the_checklist_is_complete(iv_session, staff):
 
 
 def test_completing_the_checklist_later_lets_dosing_start(iv_session, staff):
-    from scheduling.services import vitals_record
+    from scheduling.chart.services import vitals_record
 
     chart_check_in(iv_session, nurse=staff["nurse"], now=CHECK_IN, pre_dose_vitals=None)
     with pytest.raises(ValidationError):

@@ -5,16 +5,17 @@ import datetime as dt
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from scheduling.models import Alert, Discharge, Session, VitalSigns
-from scheduling.selectors import rems_form_for_session, rems_forms_due
-from scheduling.services import (
+from scheduling.booking.models import Session
+from scheduling.booking.services import session_transition
+from scheduling.chart.models import Alert, Discharge, VitalSigns
+from scheduling.chart.selectors import rems_form_for_session, rems_forms_due
+from scheduling.chart.services import (
     alert_acknowledge,
     checklist_waive,
     ready_to_leave_record,
     rems_form_mark_filed,
     rems_report_record,
     session_discharge,
-    session_transition,
     side_effect_record,
     side_effect_resolve,
     vitals_record,
@@ -436,7 +437,7 @@ def test_a_ready_to_leave_time_is_corrected_with_a_reason_and_the_history_keeps_
 def test_rems_is_a_clinic_setting_a_uk_clinics_esketamine_sessions_have_no_form_due(
     clinic, esketamine_trd, staff
 ):
-    from scheduling.services import course_start
+    from scheduling.booking.services import course_start
 
     from .conftest import make_patient, make_screening
 
@@ -458,7 +459,7 @@ def test_rems_is_a_clinic_setting_a_uk_clinics_esketamine_sessions_have_no_form_
 
 
 def test_the_vitals_schedule_belongs_to_the_protocol(esk_monitoring, iv_session, staff):
-    from scheduling.selectors import session_chart
+    from scheduling.chart.selectors import session_chart
 
     esk = session_chart(session=esk_monitoring, now=FIRST_DEVICE + 60 * MIN)
     assert {c.timepoint for c in esk.vitals_schedule} == {

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from scheduling.models import DeviceAdministration, DoseAdministration, Session
+from scheduling.booking.models import Session
+from scheduling.chart.models import DeviceAdministration, DoseAdministration
 
 from .conftest import at, chart_check_in, chart_dose, chart_through
 
@@ -62,7 +63,7 @@ def test_iv_total_is_rounded_to_a_tenth_of_a_mg(iv_session, staff):
 
 def test_an_iv_dose_needs_the_weight_from_check_in(iv_session, staff):
     chart_check_in(iv_session, nurse=staff["nurse"], now=IV_CHECK_IN, weight_kg=None)
-    from scheduling.services import checklist_waive
+    from scheduling.chart.services import checklist_waive
 
     checklist_waive(
         session=iv_session, item="weight", by=staff["clinician"], reason="Scale broken",
@@ -199,7 +200,7 @@ def test_a_protocols_own_ceiling_in_mg_refuses_a_heavy_patients_dose(iv_checked_
 
 
 def test_an_iv_dose_without_mg_per_kg_is_refused_not_guessed(iv_checked_in, staff):
-    from scheduling.services import dose_record
+    from scheduling.chart.services import dose_record
 
     with pytest.raises(ValidationError) as exc:
         dose_record(session=iv_checked_in, by=staff["nurse"], dose_mg=40, now=IV_DOSE)
@@ -208,7 +209,7 @@ def test_an_iv_dose_without_mg_per_kg_is_refused_not_guessed(iv_checked_in, staf
 
 
 def _high_pre_dose(session, staff, now):
-    from scheduling.services import vitals_record
+    from scheduling.chart.services import vitals_record
 
     from .conftest import NORMAL_VITALS
 
@@ -222,7 +223,7 @@ def _high_pre_dose(session, staff, now):
 def test_a_dose_waits_for_an_open_pre_dose_caution_until_a_clinician_acknowledges_it(
     iv_checked_in, staff
 ):
-    from scheduling.services import alert_acknowledge
+    from scheduling.chart.services import alert_acknowledge
 
     alert = _high_pre_dose(iv_checked_in, staff, IV_DOSE - 5 * MIN)
     assert alert.kind == "pre_dose_caution"
@@ -251,7 +252,7 @@ def test_a_clinician_signs_off_a_dose_over_an_open_alert_with_a_reason(iv_checke
 
 
 def test_a_dose_cannot_be_dated_in_the_future(iv_checked_in, staff):
-    from scheduling.services import dose_record
+    from scheduling.chart.services import dose_record
 
     with pytest.raises(ValidationError) as exc:
         dose_record(
@@ -261,8 +262,8 @@ def test_a_dose_cannot_be_dated_in_the_future(iv_checked_in, staff):
 
 
 def _esketamine_course(clinic, code, patient, day, time=dt.time(9, 30)):
-    from scheduling.models import Protocol
-    from scheduling.services import course_start
+    from scheduling.booking.models import Protocol
+    from scheduling.booking.services import course_start
 
     return course_start(
         patient=patient, protocol=Protocol.objects.get(clinic=None, code=code),
@@ -297,7 +298,7 @@ def test_the_first_dose_rule_looks_at_the_patients_esketamine_history_not_the_co
 
 
 def test_a_protocol_may_start_patients_aged_65_and_over_at_28_mg(clinic, staff):
-    from scheduling.models import Protocol
+    from scheduling.booking.models import Protocol
 
     from .conftest import make_ready_patient
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from patients.models import QuestionnaireResponse
-from scheduling.models import Alert, SideEffect
-from scheduling.selectors import course_outcomes, session_chart
-from scheduling.services import questionnaire_submit, side_effect_record, side_effect_resolve
+from scheduling.chart.models import Alert, SideEffect
+from scheduling.chart.selectors import course_outcomes, session_chart
+from scheduling.chart.services import questionnaire_submit, side_effect_record, side_effect_resolve
 
 from .conftest import at, chart_check_in, chart_dose
 

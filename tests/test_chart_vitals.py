@@ -7,14 +7,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from scheduling.models import Alert, Session, VitalSigns
-from scheduling.selectors import session_chart
-from scheduling.services import (
-    alert_acknowledge,
-    session_transition,
-    side_effect_record,
-    vitals_record,
-)
+from scheduling.booking.models import Session
+from scheduling.booking.services import session_transition
+from scheduling.chart.models import Alert, VitalSigns
+from scheduling.chart.selectors import session_chart
+from scheduling.chart.services import alert_acknowledge, side_effect_record, vitals_record
 
 from .conftest import NORMAL_VITALS, at, chart_check_in, chart_dose
 
@@ -138,8 +135,8 @@ def test_the_one_statement_write_and_the_thresholds_agree(dosing, staff):
     """A reading is written in one statement (no transaction) exactly when it raises no
     alert or caution: the database is asked the rules vitals_findings applies, at each
     edge of each of this clinic's own thresholds, before and during the dose."""
-    from scheduling.chart_selectors import THRESHOLD_RULES, vitals_findings
-    from scheduling.services.chart import _write_unremarkable
+    from scheduling.chart.selectors import THRESHOLD_RULES, vitals_findings
+    from scheduling.chart.services import _write_unremarkable
 
     clinic = dosing.clinic
     clinic.alert_systolic_at, clinic.caution_systolic_above = 170, 135
@@ -167,7 +164,7 @@ def test_the_one_statement_write_refuses_whom_the_lock_refuses(dosing, staff, ot
     from django.contrib.auth import get_user_model
 
     from clinic.services import staff_membership_add
-    from scheduling.services.chart import _write_unremarkable
+    from scheduling.chart.services import _write_unremarkable
 
     outsider = get_user_model().objects.create_user(username="elsewhere", password="pw-x")
     staff_membership_add(user=outsider, clinic=other_clinic, role="nurse")

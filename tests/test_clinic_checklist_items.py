@@ -12,15 +12,15 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from scheduling.models import (
+from scheduling.booking.models import Protocol
+from scheduling.chart.models import (
     CheckIn,
     ClinicChecklistAnswer,
     ClinicChecklistItem,
     DoseAdministration,
-    Protocol,
 )
-from scheduling.selectors import session_chart
-from scheduling.services import checklist_complete, checklist_waive, session_check_in
+from scheduling.chart.selectors import session_chart
+from scheduling.chart.services import checklist_complete, checklist_waive, session_check_in
 
 from .conftest import at, chart_check_in, chart_dose
 

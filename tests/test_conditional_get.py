@@ -11,8 +11,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from patients.models import Patient, RecordAccess
-from scheduling.models import Alert
-from scheduling.services import alert_acknowledge, course_start, vitals_record
+from scheduling.booking.services import course_start
+from scheduling.chart.models import Alert
+from scheduling.chart.services import alert_acknowledge, vitals_record
 
 from .conftest import NORMAL_VITALS, chart_check_in, chart_dose, make_ready_patient
 from .test_api_chart import api

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from clinic.models import Closure
-from scheduling.models import Course, Protocol, Session
-from scheduling.services import course_extend_horizon, course_start, courses_extend_horizon
+from scheduling.booking.models import Course, Protocol, Session
+from scheduling.booking.services import course_extend_horizon, course_start, courses_extend_horizon
 
 from .conftest import at
 

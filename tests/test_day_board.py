@@ -8,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from scheduling.models import Alert, Session, VitalSigns
-from scheduling.selectors import day_board
+from scheduling.booking.models import Session
+from scheduling.chart.models import Alert, VitalSigns
+from scheduling.chart.selectors import day_board
 
 from .api_world import build_world
 
@@ -44,7 +45,7 @@ def test_the_board_shows_the_days_sessions_with_latest_vitals_and_open_alerts(wo
 
 
 def test_a_corrected_reading_is_not_the_latest(world):
-    from scheduling.services import vitals_record
+    from scheduling.chart.services import vitals_record
 
     from .conftest import NORMAL_VITALS
 
@@ -173,7 +174,7 @@ def test_the_board_api_asks_the_same_number_of_times_at_two_sizes(world):
 def test_the_hand_built_board_matches_its_documented_serializer(world):
     import json
 
-    from scheduling.api import DayBoardSerializer, day_board_data
+    from scheduling.booking.api import DayBoardSerializer, day_board_data
 
     first, day = board_day(world)
     _fill(world, day, 3)

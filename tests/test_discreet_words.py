@@ -17,10 +17,12 @@ from django.core import mail
 from icalendar import Calendar
 
 from patients.services import patient_calendar_token_reset
-from scheduling.models import Protocol, Reminder, ReminderPolicy, Session
-from scheduling.reminder_content import session_response_token
-from scheduling.services import course_start, reminders_dispatch_due, reminders_send_batch
-from scheduling.sms import LocmemSmsBackend
+from scheduling.booking.models import Protocol, Session
+from scheduling.booking.services import course_start
+from scheduling.reminders.content import session_response_token
+from scheduling.reminders.models import Reminder, ReminderPolicy
+from scheduling.reminders.services import reminders_dispatch_due, reminders_send_batch
+from scheduling.reminders.sms import LocmemSmsBackend
 
 from .conftest import make_clinic, make_ready_patient
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from clinic.signin import KEPT
 from patients.models import RecordAccess
-from scheduling.models import Alert, Session, VitalSigns
+from scheduling.booking.models import Session
+from scheduling.chart.models import Alert, VitalSigns
 
 from .conftest import at, chart_check_in, chart_dose
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from scheduling.models import Course, Protocol, Session, StaffNotice
-from scheduling.services import (
+from scheduling.booking.models import Course, Protocol, Session, StaffNotice
+from scheduling.booking.services import (
     course_extend_horizon,
     course_start,
     session_book,

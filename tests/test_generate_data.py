@@ -11,13 +11,10 @@ from django.utils import timezone
 
 from clinic.models import Clinic
 from patients.models import Patient, QuestionnaireResponse
-from scheduling.management.commands.generate_data import (
-    SCALES,
-    data_generate,
-    foreign_keys_check,
-)
-from scheduling.models import Alert, Course, Discharge, Session, SideEffect, VitalSigns
-from scheduling.services.courses import course_gate_check
+from scheduling.booking.models import Course, Session
+from scheduling.booking.services.courses import course_gate_check
+from scheduling.chart.models import Alert, Discharge, SideEffect, VitalSigns
+from scheduling.management.commands.generate_data import SCALES, data_generate, foreign_keys_check
 
 TINY = SCALES["tiny"]
 

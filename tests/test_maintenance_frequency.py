@@ -7,8 +7,8 @@ import zoneinfo
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from scheduling.models import Session
-from scheduling.services import (
+from scheduling.booking.models import Session
+from scheduling.booking.services import (
     course_extend_horizon,
     course_maintenance_frequency_set,
     course_start,

@@ -18,16 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from clinic.models import Chair
 from patients.models import QuestionnaireResponse
 from patients.services import patient_calendar_token_reset
-from scheduling.models import (
-    Alert,
-    Course,
-    DoseAdministration,
-    Session,
-    SessionStatusChange,
-    SideEffect,
-    StaffNotice,
-    VitalSigns,
-)
+from scheduling.booking.models import Course, Session, SessionStatusChange, StaffNotice
+from scheduling.chart.models import Alert, DoseAdministration, SideEffect, VitalSigns
 
 from .conftest import at, chart_through, make_patient
 
@@ -213,7 +205,7 @@ def test_session_page_with_a_long_history_and_many_chairs(staff, clinic, iv_sess
 
 
 def test_course_form_with_many_patients_and_protocols(staff, clinic, frozen):
-    from scheduling.services import protocol_create
+    from scheduling.booking.services import protocol_create
 
     def grow(a, b):
         for k in range(a, b):

@@ -10,8 +10,9 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from patients.services import patient_calendar_token_reset
-from scheduling.models import Alert, Course, Session
-from scheduling.services import course_start, session_cancel
+from scheduling.booking.models import Course, Session
+from scheduling.booking.services import course_start, session_cancel
+from scheduling.chart.models import Alert
 
 from .conftest import NORMAL_VITALS, at, chart_check_in, chart_dose, make_clinic, make_ready_patient
 
@@ -168,8 +169,8 @@ def test_discharge_before_the_minimum_observation_is_refused(client, staff, iv_s
 def test_the_chart_page_refuses_a_dose_over_an_open_alert_saying_who_unblocks_it(
     client, staff, iv_session, frozen
 ):
-    from scheduling.models import DoseAdministration
-    from scheduling.services import vitals_record
+    from scheduling.chart.models import DoseAdministration
+    from scheduling.chart.services import vitals_record
 
     chart_check_in(iv_session, nurse=staff["nurse"], now=NOW)
     vitals_record(
@@ -209,7 +210,7 @@ def test_the_clinician_acknowledges_an_alert_from_the_course_page(
     client, staff, iv_session, frozen
 ):
     chart_check_in(iv_session, nurse=staff["nurse"], now=NOW)
-    from scheduling.services import vitals_record
+    from scheduling.chart.services import vitals_record
 
     vitals_record(
         session=iv_session, by=staff["nurse"], timepoint="pre_dose", now=NOW,
@@ -333,7 +334,7 @@ def test_a_clinic_you_do_not_work_at_is_not_offered(client, staff, clinic, froze
 def test_the_chart_completes_the_checklist_after_check_in_and_a_clinician_waives_on_the_page(
     client, staff, iv_session, frozen
 ):
-    from scheduling.models import CheckIn, ChecklistWaiver
+    from scheduling.chart.models import CheckIn, ChecklistWaiver
 
     chart_check_in(
         iv_session, nurse=staff["nurse"], now=NOW, fasting_confirmed=False, weight_kg=None

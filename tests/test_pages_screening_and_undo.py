@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from patients.models import Contraindication, Screening, ScreeningSignOff
-from scheduling.models import Session
-from scheduling.services import course_start, session_book, session_cancel
+from scheduling.booking.models import Session
+from scheduling.booking.services import course_start, session_book, session_cancel
 
 from .conftest import at, make_patient, make_ready_patient, make_screening
 

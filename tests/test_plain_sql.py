@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from clinic.db import Columns, insert, insert_if, table
 from clinic.models import Clinic
-from scheduling.models import Session, VitalSigns
+from scheduling.booking.models import Session
+from scheduling.chart.models import VitalSigns
 
 from .conftest import chart_through
 
@@ -109,7 +110,7 @@ def test_insert_leaves_to_the_orm_a_model_that_is_listened_to(iv_session, staff)
 def test_a_chart_write_locks_its_session_and_not_the_clinic_it_reads(iv_session, staff):
     """The lock reads the clinic in the same query (FOR UPDATE OF the session only):
     another session's charting at the same clinic is never held up by it."""
-    from scheduling.services.chart import CARE, _locked
+    from scheduling.chart.services import CARE, _locked
 
     seen = {}
 
@@ -212,7 +213,7 @@ def test_a_reading_waits_for_a_discharge_in_progress_and_is_then_refused(iv_sess
     nothing and is refused by name."""
     from django.core.exceptions import ValidationError
 
-    from scheduling.services import vitals_record
+    from scheduling.chart.services import vitals_record
 
     from .conftest import NORMAL_VITALS
 

@@ -7,7 +7,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.test import Client
 
-from scheduling.reminder_content import session_response_token
+from scheduling.reminders.content import session_response_token
 
 # Production's storage (settings, DEBUG off) is whitenoise's subclass of this one, which
 # also compresses every file: seconds more, and not where a build fails on a reference.

@@ -175,7 +175,7 @@ def test_an_emptied_database_gets_its_built_in_data_back():
     from django.contrib.auth.models import Group
 
     from patients.models import Contraindication
-    from scheduling.models import Protocol
+    from scheduling.booking.models import Protocol
 
     call_command("flush", interactive=False, verbosity=0)
 
@@ -189,8 +189,8 @@ def test_an_emptied_database_gets_its_built_in_data_back():
 @pytest.mark.django_db
 def test_a_clinics_edits_to_built_in_data_are_never_undone():
     from clinic.roles import sync_role_groups  # noqa: F401  (the other post_migrate step)
-    from scheduling.builtin import builtin_data_ensure
-    from scheduling.models import Protocol
+    from scheduling.booking.builtin import builtin_data_ensure
+    from scheduling.booking.models import Protocol
 
     protocol = Protocol.objects.get(code="iv-six-in-twelve")
     protocol.delete()

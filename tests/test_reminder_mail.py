@@ -10,7 +10,7 @@ from django.core.mail import EmailMultiAlternatives
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduling.mail import ReminderEmail
+from scheduling.reminders.mail import ReminderEmail
 
 BOUNDARY = "===============0123456789abcdef0123456789abcdef=="
 # Header text: printable ASCII with runs of spaces and tabs, "=?" look-alikes, and
@@ -40,7 +40,7 @@ def _email(cls, *, subject, name, text, html, date=True):
 
 def _bytes(cls, *, linesep="\r\n", **fields) -> bytes:
     if cls is ReminderEmail:  # its own boundary, as it makes them: written directly
-        with mock.patch("scheduling.mail._boundary", return_value=BOUNDARY):
+        with mock.patch("scheduling.reminders.mail._boundary", return_value=BOUNDARY):
             return _email(cls, **fields).message().as_bytes(linesep=linesep)
     message = _email(cls, **fields).message()
     message.set_boundary(BOUNDARY)
@@ -104,7 +104,7 @@ def test_a_reminder_written_directly_is_byte_for_byte_djangos(subject, name, tex
 
 
 def test_a_reminder_shaped_message_is_written_directly_and_anything_else_is_djangos():
-    from scheduling.mail import _Written
+    from scheduling.reminders.mail import _Written
 
     def written(**fields) -> bool:
         base = {"subject": "Your visit on Monday", "name": "Harbour Clinic",

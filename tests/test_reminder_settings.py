@@ -15,8 +15,10 @@ from rest_framework.test import APIClient
 
 from patients.models import Patient
 from patients.services import patient_reminder_settings_set
-from scheduling.models import Protocol, Reminder
-from scheduling.services import course_start, reminders_dispatch_due, reminders_send_batch
+from scheduling.booking.models import Protocol
+from scheduling.booking.services import course_start
+from scheduling.reminders.models import Reminder
+from scheduling.reminders.services import reminders_dispatch_due, reminders_send_batch
 
 from .conftest import at, make_ready_patient
 

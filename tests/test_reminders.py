@@ -12,40 +12,36 @@ import zoneinfo
 from unittest import mock
 
 import pytest
+import time_machine
 from django.core import mail, signing
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from scheduling.models import (
-    FORBIDDEN_WORDS,
-    Protocol,
-    Reminder,
-    ReminderPolicy,
-    ReminderRule,
-    ReminderTemplate,
-    Session,
-    StaffNotice,
+from scheduling.booking.discreet import FORBIDDEN_WORDS
+from scheduling.booking.models import Protocol, Session, StaffNotice
+from scheduling.booking.services import (
+    course_start,
+    no_show_notices_raise_due,
+    session_cancel,
+    session_move,
+    session_no_show,
+    session_restore,
 )
-from scheduling.reminder_content import (
+from scheduling.reminders.content import (
     reminder_context,
     reminder_render,
     session_response_token,
     session_response_url,
 )
-from scheduling.reminder_timing import QuietHours, reminder_timing, wall_clock_to_utc
-from scheduling.services import (
-    course_start,
+from scheduling.reminders.models import Reminder, ReminderPolicy, ReminderRule, ReminderTemplate
+from scheduling.reminders.services import (
     reminder_delivery_record,
     reminders_dispatch_due,
     reminders_plan_for_sessions,
     reminders_send_batch,
-    session_cancel,
-    session_move,
-    session_no_show,
-    session_restore,
-    staff_notices_raise_due,
 )
-from scheduling.sms import LocmemSmsBackend, SmsError, SmsMessage, TwilioSmsBackend
+from scheduling.reminders.sms import LocmemSmsBackend, SmsError, SmsMessage, TwilioSmsBackend
+from scheduling.reminders.timing import QuietHours, reminder_timing, wall_clock_to_utc
 
 from .conftest import at, make_clear_screening, make_ready_patient
 
@@ -391,7 +387,7 @@ def test_two_sweeps_never_claim_the_same_reminder(patient):
 
 
 def test_a_session_cancelled_between_the_batch_read_and_the_send_is_not_sent(patient):
-    from scheduling.services import reminders as svc
+    from scheduling.reminders import services as svc
 
     s1 = first(start(patient))
     now = at(2027, 1, 2, 10)
@@ -483,7 +479,7 @@ def test_the_answer_link_is_the_one_reverse_writes(settings):
 def test_reminder_emails_are_of_the_shape_written_directly(patient):
     # The sender's own e-mails take the direct writing (scheduling.mail): a header or
     # part added to them would quietly send every reminder through the slow path.
-    from scheduling.mail import _Written
+    from scheduling.reminders.mail import _Written
 
     start(patient)
     assert run_sweep(at(2027, 1, 2, 10)) == {"sent": 2}
@@ -510,7 +506,7 @@ def test_a_claim_whose_worker_died_is_taken_back_after_the_timeout_and_sent_once
 def test_a_started_batch_whose_worker_fell_silent_is_taken_back_after_the_stall_time(
     patient, settings
 ):
-    from scheduling.services import reminders as svc
+    from scheduling.reminders import services as svc
 
     settings.REMINDER_STALL_SECONDS = 15
     start(patient)
@@ -976,8 +972,8 @@ def test_a_no_show_raises_one_follow_up_notice(patient):
     s1 = first(start(patient))
     session_no_show(session=s1, by=None, now=at(2027, 1, 4, 11))
 
-    assert staff_notices_raise_due(now=at(2027, 1, 4, 12)) >= 1
-    assert staff_notices_raise_due(now=at(2027, 1, 4, 12, 15)) == 0  # once per fact
+    assert no_show_notices_raise_due(now=at(2027, 1, 4, 12)) == 1
+    assert no_show_notices_raise_due(now=at(2027, 1, 4, 12, 15)) == 0  # once per fact
 
     notice = StaffNotice.objects.get(kind=StaffNotice.Kind.NO_SHOW)
     assert notice.session == s1 and "no-show" in notice.message and "Test" not in notice.message
@@ -993,27 +989,48 @@ def test_a_sweep_that_finds_nothing_new_asks_a_fixed_few_queries_and_writes_noth
     for s in course.sessions.order_by("starts_at")[:3]:
         session_no_show(session=s, by=None, now=s.starts_at + dt.timedelta(hours=1))
     later = course.sessions.order_by("starts_at")[3].starts_at
-    assert staff_notices_raise_due(now=later) == 3
-    # The two facts' queries (no-shows, maintenance), the clinics' notice periods, and
-    # the noticed keys. (The REMS forms due are the chart's sweep.)
-    with django_assert_num_queries(4):
-        assert staff_notices_raise_due(now=later) == 0
+    assert no_show_notices_raise_due(now=later) == 3
+    # The no-shows, and the noticed keys (the other rooms' sweeps ask the same way).
+    with django_assert_num_queries(2):
+        assert no_show_notices_raise_due(now=later) == 0
 
 
 def test_an_open_ended_course_about_to_run_out_of_booked_sessions_raises_a_notice(patient):
+    from scheduling.reminders.services import maintenance_notices_raise_due
+
     course = start(patient)  # maintenance written out to 1 April 2027
     last = course.sessions.order_by("-starts_at").first()
 
-    staff_notices_raise_due(now=at(2027, 1, 5))
+    maintenance_notices_raise_due(now=at(2027, 1, 5))
     assert not StaffNotice.objects.filter(kind=StaffNotice.Kind.MAINTENANCE_DUE).exists()
 
-    staff_notices_raise_due(now=last.starts_at - dt.timedelta(days=10))
+    maintenance_notices_raise_due(now=last.starts_at - dt.timedelta(days=10))
     notice = StaffNotice.objects.get(kind=StaffNotice.Kind.MAINTENANCE_DUE)
     assert notice.course == course
 
 
+def test_the_beat_task_runs_every_rooms_sweep_of_notices(patient):
+    from scheduling.tasks import staff_notices_raise_due
+
+    course = start(patient)
+    last = course.sessions.order_by("-starts_at").first()
+    now = last.starts_at - dt.timedelta(days=10)  # maintenance is due to be booked
+    # A no-show of the last fortnight to follow up.
+    recent = course.sessions.filter(starts_at__lt=now).order_by("-starts_at").first()
+    moved = now - dt.timedelta(days=1)
+    Session.objects.filter(pk=recent.pk).update(
+        starts_at=moved, ends_at=moved + (recent.ends_at - recent.starts_at)
+    )
+    recent.refresh_from_db()
+    session_no_show(session=recent, by=None, now=now)
+    with time_machine.travel(now, tick=False):
+        assert staff_notices_raise_due() == 2
+    kinds = set(StaffNotice.objects.values_list("kind", flat=True))
+    assert kinds == {StaffNotice.Kind.NO_SHOW, StaffNotice.Kind.MAINTENANCE_DUE}
+
+
 def test_a_discharged_esketamine_session_without_its_rems_form_raises_a_notice(clinic, staff):
-    from scheduling.services import (
+    from scheduling.chart.services import (
         rems_form_mark_filed,
         rems_form_notices_raise_due,
         rems_report_record,
@@ -1045,7 +1062,7 @@ def test_a_discharged_esketamine_session_without_its_rems_form_raises_a_notice(c
 
 
 def test_an_iv_session_needs_no_rems_form(patient, staff):
-    from scheduling.services import rems_form_notices_raise_due
+    from scheduling.chart.services import rems_form_notices_raise_due
 
     from .conftest import chart_through
 

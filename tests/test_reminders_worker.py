@@ -28,15 +28,10 @@ from django.db import connection
 from django.utils import timezone
 
 from clinic.models import Chair, Clinic, OpeningHours
-from scheduling.models import Reminder
-from scheduling.reminder_content import local_when
-from scheduling.services import (
-    course_start,
-    protocol_create,
-    reminders_dispatch_due,
-    session_cancel,
-    session_move,
-)
+from scheduling.booking.services import course_start, protocol_create, session_cancel, session_move
+from scheduling.reminders.content import local_when
+from scheduling.reminders.models import Reminder
+from scheduling.reminders.services import reminders_dispatch_due
 
 from .conftest import make_clear_screening, make_patient
 
@@ -139,7 +134,7 @@ def start_worker(transactional_db, smtp, redis_clean, tmp_path):
             DATABASE_NAME=connection.settings_dict["NAME"],
             CELERY_BROKER_URL=broker or os.environ["CELERY_BROKER_URL"],
             EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}",
-            SMS_BACKEND="scheduling.sms.FileSmsBackend",
+            SMS_BACKEND="scheduling.reminders.sms.FileSmsBackend",
             DATA_DIR=str(tmp_path / "data"),
             CONN_MAX_AGE="0",
         )

@@ -15,7 +15,7 @@ from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient, Screening, ScreeningSignOff
 from patients.selectors import GateResult, screening_gate, screening_latest
 from patients.services import screening_record, screening_sign_off
-from scheduling.models import Protocol
+from scheduling.booking.models import Protocol
 
 from .conftest import at, make_clear_screening, make_patient, make_screening
 
@@ -492,7 +492,7 @@ def test_the_screening_admin_pages_answer(admin_client, url):
 
 
 def test_a_protocol_linked_to_no_items_is_screened_against_all_of_them(patient, iv_standard):
-    from scheduling.services import course_gate_check
+    from scheduling.booking.services import course_gate_check
 
     iv_standard.contraindications.clear()
     make_screening(patient, present={"glaucoma"})

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
-from scheduling.models import Session, SessionStatusChange
-from scheduling.services import course_start, session_transition
+from scheduling.booking.models import Session, SessionStatusChange
+from scheduling.booking.services import course_start, session_transition
 
 from .conftest import at, chart_through
 

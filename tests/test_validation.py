@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 
 from clinic.models import Clinic
 from patients.models import Patient
-from scheduling.models import Course, Protocol, ProtocolPhase, Session
-from scheduling.services import course_start, protocol_create
+from scheduling.booking.models import Course, Protocol, ProtocolPhase, Session
+from scheduling.booking.services import course_start, protocol_create
 
 from .conftest import at, make_ready_patient
 

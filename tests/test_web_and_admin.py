@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
-from scheduling.models import Course, Session
+from scheduling.booking.models import Course, Session
 
 from .conftest import make_clear_screening
 
@@ -132,7 +132,7 @@ def _course_form(patient, protocol, start, **extra):
 
 def test_starting_a_course_in_the_admin_books_its_sessions(client, demo):
     from patients.models import Patient
-    from scheduling.models import Protocol
+    from scheduling.booking.models import Protocol
 
     login(client, "admin")
     from clinic.models import Clinic
@@ -165,7 +165,7 @@ def test_starting_a_course_in_the_admin_books_its_sessions(client, demo):
 
 def test_the_admin_shows_the_field_error_and_writes_nothing(client, demo):
     from patients.models import Patient
-    from scheduling.models import Protocol
+    from scheduling.booking.models import Protocol
 
     login(client, "admin")
     patient = Patient.objects.get(mrn="MRN-1003")

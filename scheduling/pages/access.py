@@ -19,7 +19,8 @@ from clinic.models import Clinic
 from patients.models import Patient, Screening
 from patients.selectors import screenings_with_answers
 
-from ..models import Alert, Course, Session
+from ..booking.models import Course, Session
+from ..chart.models import Alert
 
 __all__ = [
     "BOOKERS",

@@ -17,8 +17,11 @@ from clinic import conditional
 from clinic.signin import kept_form, login_required, require_POST
 from patients.services import record_access_log
 
-from .. import selectors, services
-from ..models import Protocol, Session, VitalSigns
+from ..booking import services as booking_services
+from ..booking.models import Protocol, Session
+from ..chart import selectors as chart_selectors
+from ..chart import services as chart_services
+from ..chart.models import VitalSigns
 from . import access
 from .forms import (
     AcknowledgeForm,
@@ -67,7 +70,7 @@ def _dose_preview(chart, mg_per_kg) -> str:
         per_kg = Decimal(str(mg_per_kg))
     except (InvalidOperation, TypeError):
         return "Give the dose in mg/kg."
-    total = services.iv_total_mg(mg_per_kg=per_kg, weight_kg=weight)
+    total = chart_services.iv_total_mg(mg_per_kg=per_kg, weight_kg=weight)
     return f"{per_kg} mg/kg × {weight} kg = {total} mg"
 
 
@@ -107,7 +110,7 @@ def _complete_form(chart, form=None):
 def _vitals_rows(chart):
     rows = []
     for v in chart.current_vitals:
-        findings = selectors.vitals_findings(clinic=chart.clinic, vitals=v)
+        findings = chart_selectors.vitals_findings(clinic=chart.clinic, vitals=v)
         rows.append({"v": v, "flag": findings.fields})
     return rows
 
@@ -130,7 +133,7 @@ def _series(chart) -> list[dict]:
 
 
 def _context(request, session: Session, **forms) -> dict:
-    chart = selectors.session_chart(session=session)
+    chart = chart_selectors.session_chart(session=session)
     problems = chart.discharge_problems()
     next_due = chart.vitals_next_due
     vitals_initial = {"timepoint": next_due.timepoint if next_due else "after"}
@@ -174,7 +177,7 @@ def _context(request, session: Session, **forms) -> dict:
         "recovering": [
             e
             for e in chart.current_side_effects
-            if e.kind in selectors.RECOVERY_KINDS and e.resolved_at is None
+            if e.kind in chart_selectors.RECOVERY_KINDS and e.resolved_at is None
         ],
         "resolve_form": forms.get("resolve_form") or ResolveForm(),
         "resolve_for": forms.get("resolve_for"),
@@ -208,7 +211,7 @@ KEPT_FORMS = {
 @login_required
 def chart(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.session_for(
-        request, pk, access.CLINICAL, queryset=selectors.chart_validator_sessions()
+        request, pk, access.CLINICAL, queryset=chart_selectors.chart_validator_sessions()
     )
 
     # Re-read while open: unchanged, it is a 304. A form offered back after signing in
@@ -222,14 +225,14 @@ def chart(request: HttpRequest, pk: int) -> HttpResponse:
                 forms[form_name] = form_class(initial=fields)
         return _render(request, session, **forms)
 
-    return conditional.respond(request, (selectors.chart_validator(session=session),), page)
+    return conditional.respond(request, (chart_selectors.chart_validator(session=session),), page)
 
 
 @login_required
 @require_GET
 def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
     session = access.session_for(request, pk, access.CLINICAL)
-    chart = selectors.session_chart(session=session)
+    chart = chart_selectors.session_chart(session=session)
     return HttpResponse(_dose_preview(chart, request.GET.get("mg_per_kg")))
 
 
@@ -257,13 +260,13 @@ def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_
 @require_POST
 def check_in(request: HttpRequest, pk: int) -> HttpResponse:
     def form(session, data):  # with the clinic's own items
-        items = selectors.clinic_checklist_items(session=session)
+        items = chart_selectors.clinic_checklist_items(session=session)
         form = CheckInForm(data)
         form.add_clinic_items((item.id, item.label) for item in items)
         return form
 
     def call(session, d):
-        services.session_check_in(session=session, by=request.user, **d)
+        chart_services.session_check_in(session=session, by=request.user, **d)
 
     return _post(request, pk, form, "check_in_form", call)
 
@@ -272,10 +275,12 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def checklist_complete(request: HttpRequest, pk: int) -> HttpResponse:
     def form(session, data):  # only what is still missing, as on the page
-        return _complete_form(selectors.session_chart(session=session), ChecklistCompleteForm(data))
+        return _complete_form(
+            chart_selectors.session_chart(session=session), ChecklistCompleteForm(data)
+        )
 
     def call(session, d):
-        services.checklist_complete(session=session, by=request.user, **d)
+        chart_services.checklist_complete(session=session, by=request.user, **d)
 
     return _post(request, pk, form, "complete_form", call)
 
@@ -286,7 +291,7 @@ def waive(request: HttpRequest, pk: int) -> HttpResponse:
     """A clinician waives one checklist item on the chart, with a reason."""
 
     def call(session, d):
-        services.checklist_waive(session=session, by=request.user, **d)
+        chart_services.checklist_waive(session=session, by=request.user, **d)
 
     item = request.POST.get("item")
     return _post(
@@ -298,10 +303,10 @@ def waive(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dose(request: HttpRequest, pk: int) -> HttpResponse:
     def form(session, data):  # the IV form needs the chart's weight and protocol
-        return _dose_form(selectors.session_chart(session=session), data)
+        return _dose_form(chart_selectors.session_chart(session=session), data)
 
     def call(session, d):
-        services.dose_record(session=session, by=request.user, **d)
+        chart_services.dose_record(session=session, by=request.user, **d)
 
     return _post(request, pk, form, "dose_form", call)
 
@@ -310,7 +315,7 @@ def dose(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def vitals(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
-        services.vitals_record(session=session, by=request.user, **d)
+        chart_services.vitals_record(session=session, by=request.user, **d)
 
     return _post(request, pk, VitalsForm, "vitals_form", call)
 
@@ -319,7 +324,7 @@ def vitals(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def side_effect(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
-        services.side_effect_record(session=session, by=request.user, **d)
+        chart_services.side_effect_record(session=session, by=request.user, **d)
 
     return _post(request, pk, SideEffectForm, "side_effect_form", call)
 
@@ -331,7 +336,7 @@ def side_effect_resolve(request: HttpRequest, pk: int, effect: int) -> HttpRespo
 
     def call(session, d):
         found = get_object_or_404(session.side_effects, pk=effect)
-        services.side_effect_resolve(side_effect=found, by=request.user, **d)
+        chart_services.side_effect_resolve(side_effect=found, by=request.user, **d)
 
     return _post(request, pk, ResolveForm, "resolve_form", call, resolve_for=effect)
 
@@ -343,7 +348,7 @@ def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
 
     def call(session, d):
         alert = get_object_or_404(session.alerts, pk=alert_id)
-        services.alert_acknowledge(alert=alert, by=request.user, note=d["note"])
+        chart_services.alert_acknowledge(alert=alert, by=request.user, note=d["note"])
 
     return _post(
         request, pk, AcknowledgeForm, "acknowledge_form", call, [access.Role.CLINICIAN],
@@ -355,7 +360,7 @@ def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
 @require_POST
 def ready_to_leave(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
-        services.ready_to_leave_record(session=session, by=request.user, **d)
+        chart_services.ready_to_leave_record(session=session, by=request.user, **d)
 
     return _post(request, pk, ReadyToLeaveForm, "ready_form", call)
 
@@ -366,7 +371,9 @@ def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
     """The dose has ended: the session moves to monitoring."""
     session = access.session_for(request, pk, access.CLINICAL)
     try:
-        services.session_transition(session=session, to=Session.Status.MONITORING, by=request.user)
+        booking_services.session_transition(
+            session=session, to=Session.Status.MONITORING, by=request.user
+        )
     except ValidationError as exc:
         return _render(request, session, status=400, status_error=exc.messages)
     return _render(request, session)
@@ -379,7 +386,7 @@ def discharge(request: HttpRequest, pk: int) -> HttpResponse:
     form = DischargeForm(request.POST)
     if form.is_valid():
         try:
-            services.session_discharge(session=session, by=request.user, **form.cleaned_data)
+            chart_services.session_discharge(session=session, by=request.user, **form.cleaned_data)
         except ValidationError as exc:
             refused = [m for msgs in exc.message_dict.values() for m in msgs]
             return _render(
@@ -395,7 +402,7 @@ def today(request: HttpRequest) -> HttpResponse:
     clinics = access.clinics_for(request, access.CLINICAL)
     boards = []
     # All the caller's clinics in one read (a superuser sees every clinic), not a board each.
-    days = selectors.clinic_days_today(clinics=clinics)
+    days = chart_selectors.clinic_days_today(clinics=clinics)
     for day in days:
         by_chair = {c.id: {"chair": c, "sessions": []} for c in day.chairs}
         for s in day.sessions:

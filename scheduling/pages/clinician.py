@@ -10,8 +10,10 @@ from clinic.signin import login_required, require_POST
 from patients.models import QuestionnaireResponse
 from patients.services import record_access_log
 
-from .. import selectors, services
-from ..models import Course, Session
+from ..booking import services as booking_services
+from ..booking.models import Course, Session
+from ..chart import selectors as chart_selectors
+from ..chart import services as chart_services
 from . import access
 from .forms import AcknowledgeForm, RestoreForm, errors_onto
 
@@ -58,7 +60,7 @@ def _series(overview) -> dict:
 
 def _render(request, course: Course, status=200, forms=None, restore_forms=None) -> HttpResponse:
     """The course page; `forms` and `restore_forms`: a refused form, by alert or session id."""
-    overview = selectors.course_overview(course=course)
+    overview = chart_selectors.course_overview(course=course)
     forms, restore_forms = forms or {}, restore_forms or {}
     alerts = [
         {"alert": a, "form": forms.get(a.id) or AcknowledgeForm()} for a in overview.open_alerts
@@ -103,7 +105,9 @@ def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
     form = AcknowledgeForm(request.POST)
     if form.is_valid():
         try:
-            services.alert_acknowledge(alert=alert, by=request.user, note=form.cleaned_data["note"])
+            chart_services.alert_acknowledge(
+                alert=alert, by=request.user, note=form.cleaned_data["note"]
+            )
         except ValidationError as exc:
             errors_onto(form, exc, {"acknowledgement_note": "note", "alert": "note"})
         else:
@@ -122,7 +126,7 @@ def session_restore(request: HttpRequest, pk: int, session_id: int) -> HttpRespo
     form = RestoreForm(request.POST)
     if form.is_valid():
         try:
-            services.session_restore(
+            booking_services.session_restore(
                 session=session, by=request.user, reason=form.cleaned_data["reason"]
             )
         except ValidationError as exc:

@@ -18,8 +18,10 @@ from patients.models import Patient
 from patients.selectors import screenings_with_answers
 from patients.services import patient_register, record_access_log
 
-from .. import selectors, services
-from ..models import Protocol, Session
+from ..booking import selectors as booking_selectors
+from ..booking import services as booking_services
+from ..booking.models import Protocol, Session
+from ..chart import selectors as chart_selectors
 from . import access
 from .forms import (
     BoardForm,
@@ -92,7 +94,7 @@ def board(request: HttpRequest) -> HttpResponse:
     day = day or today
 
     def page():
-        data = selectors.day_board(clinic=clinic, day=day)
+        data = chart_selectors.day_board(clinic=clinic, day=day)
         record_access_log(
             user=request.user,
             patient_ids=[s.patient_id for s in data.sessions],
@@ -103,7 +105,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "board": data,
             "grid": _board_grid(data, clinic_calendar(clinic=clinic, start=day)),
             "cancelled": [s for s in data.sessions if s.status == Session.Status.CANCELLED],
-            "notices": selectors.staff_notices_open(clinics=[clinic])[:10],
+            "notices": booking_selectors.staff_notices_open(clinics=[clinic])[:10],
             "prev_day": day - dt.timedelta(days=1),
             "next_day": day + dt.timedelta(days=1),
             "today": today,
@@ -113,7 +115,7 @@ def board(request: HttpRequest) -> HttpResponse:
         return render(request, f"scheduling/pages/desk/{template}", context)
 
     # Polled by every open board (htmx, every 45 s): unchanged, it is a 304.
-    validator = selectors.day_board_validator(clinic=clinic, day=day)
+    validator = chart_selectors.day_board_validator(clinic=clinic, day=day)
     return conditional.respond(request, (validator, today), page)
 
 
@@ -178,7 +180,7 @@ def patient(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "patient": p,
             "courses": p.courses.select_related("protocol").order_by("-start_date"),
-            "sessions": selectors.sessions_for_patient(
+            "sessions": booking_selectors.sessions_for_patient(
                 patient=p, now=timezone.now()
             ).select_related("chair")[:20],
             "screenings": screenings_with_answers().filter(patient=p),
@@ -231,7 +233,7 @@ def course_new(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             if action == "confirm":
-                course = services.course_start(**_course_args(form), by=request.user)
+                course = booking_services.course_start(**_course_args(form), by=request.user)
                 first = course.sessions.order_by("starts_at").first()
                 day = first.starts_at.astimezone(course.clinic.tz).date()
                 url = reverse("pages:board") + f"?clinic={course.clinic_id}&date={day:%Y-%m-%d}"
@@ -240,7 +242,7 @@ def course_new(request: HttpRequest) -> HttpResponse:
                     response["HX-Redirect"] = url
                     return response
                 return redirect(url)
-            planned = services.course_plan(**_course_args(form))
+            planned = booking_services.course_plan(**_course_args(form))
         except ValidationError as exc:
             errors_onto(form, exc, COURSE_ALIASES)
     context = {"form": form, "planned": planned}
@@ -266,7 +268,7 @@ def _session_context(request, session: Session, **forms) -> dict:
         start = max(start, query.cleaned_data["start"])
     slots = []
     if session.status == Session.Status.BOOKED:
-        slots = selectors.slots_free(
+        slots = booking_selectors.slots_free(
             course=session.course,
             start=start,
             days=14,
@@ -313,7 +315,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         try:
-            services.session_move(
+            booking_services.session_move(
                 session=session,
                 starts_at=combine_local(d["date"], d["time"], session.clinic.tz),
                 chair=d["chair"],
@@ -336,7 +338,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     form = CancelForm(request.POST)
     if form.is_valid():
         try:
-            services.session_cancel(
+            booking_services.session_cancel(
                 session=session,
                 scope=form.cleaned_data["scope"],
                 reason=form.cleaned_data["reason"],
@@ -365,11 +367,11 @@ def session_slot(request: HttpRequest, pk: int) -> HttpResponse:
             if chair is None:
                 raise ValidationError({"chair": "That chair is not at this clinic."})
             if d["action"] == "move":
-                services.session_move(
+                booking_services.session_move(
                     session=session, starts_at=d["starts_at"], chair=chair, by=request.user
                 )
                 return _after_edit(session)
-            booked = services.session_book(
+            booked = booking_services.session_book(
                 course=session.course, starts_at=d["starts_at"], chair=chair, by=request.user
             )
             return redirect("pages:session", pk=booked.pk)

@@ -11,8 +11,9 @@ from clinic.models import Chair, Weekday
 from patients.forms import checklist_answers, checklist_fields
 from patients.models import Contraindication, Patient, QuestionnaireResponse
 
-from ..models import ClinicChecklistItem, Protocol, SideEffect, VitalSigns
-from ..services import Scope
+from ..booking.models import Protocol
+from ..booking.services import Scope
+from ..chart.models import ClinicChecklistItem, SideEffect, VitalSigns
 
 
 class DateInput(forms.DateInput):

@@ -16,10 +16,12 @@ from clinic.signin import login_required, require_POST
 from patients.models import Patient, QuestionnaireResponse
 from patients.services import patient_calendar_token_reset, patient_reminder_settings_set
 
-from .. import selectors, services
-from ..calendar_feed import calendar_feed
-from ..models import Session
-from ..reminder_content import (
+from ..booking import selectors as booking_selectors
+from ..booking.models import Session
+from ..chart import services as chart_services
+from ..reminders import services as reminders_services
+from ..reminders.calendar_feed import calendar_feed
+from ..reminders.content import (
     clinic_address_lines,
     clinic_name_for_patients,
     local_when,
@@ -42,7 +44,7 @@ def portal(request: HttpRequest) -> HttpResponse:
     patient = access.own_patient(request)
     tz = patient.tz
     rows = []
-    for s in selectors.sessions_for_patient(patient=patient, now=timezone.now()):
+    for s in booking_selectors.sessions_for_patient(patient=patient, now=timezone.now()):
         rows.append(
             {
                 "s": s,
@@ -93,7 +95,7 @@ def respond(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose confirm or cancel.")
         return redirect("pages:portal")
     try:
-        services.session_respond(
+        reminders_services.session_respond(
             session=session, planned_starts_at=planned, answer=answer, now=timezone.now()
         )
     except ValidationError as exc:
@@ -112,7 +114,7 @@ def phq9(request: HttpRequest) -> HttpResponse:
     form = Phq9Form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.questionnaire_submit(
+            chart_services.questionnaire_submit(
                 patient=patient,
                 kind=QuestionnaireResponse.Kind.PHQ9,
                 items=form.items(),
@@ -145,7 +147,7 @@ def calendar(request: HttpRequest, token: str) -> HttpResponse:
     patient = Patient.objects.filter(calendar_token=token).exclude(calendar_token="").first()
     if patient is None:
         raise Http404
-    sessions = selectors.sessions_for_patient(patient=patient, now=timezone.now())
+    sessions = booking_selectors.sessions_for_patient(patient=patient, now=timezone.now())
     host = settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0]
     body = calendar_feed(sessions=sessions, now=timezone.now(), site=host)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")

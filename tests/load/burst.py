@@ -26,8 +26,9 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from patients.models import Patient
-from scheduling.models import Reminder, Session
-from scheduling.services import reminders_plan_for_sessions
+from scheduling.booking.models import Session
+from scheduling.reminders.models import Reminder
+from scheduling.reminders.services import reminders_plan_for_sessions
 
 TIMEOUT_S = 900
 

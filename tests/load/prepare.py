@@ -44,8 +44,8 @@ from clinic.models import Clinic
 from clinic.roles import ROLE_GROUPS
 from patients.models import Contraindication, ScreeningAnswer
 from patients.services import patient_calendar_token_reset, screening_record
-from scheduling.models import Course, Session
-from scheduling.reminder_content import session_response_token
+from scheduling.booking.models import Course, Session
+from scheduling.reminders.content import session_response_token
 
 GENERATED = "gen-"
 ROLES = ("front_desk", "nurse", "clinician")

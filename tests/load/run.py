@@ -62,7 +62,7 @@ def env_for(db: str) -> dict:
         LOG_LEVEL="WARNING",
         DATA_DIR=str(ROOT / "data" / "load"),
         EMAIL_URL=f"smtp://127.0.0.1:{SMTP_PORT}",
-        SMS_BACKEND="scheduling.sms.LocmemSmsBackend",
+        SMS_BACKEND="scheduling.reminders.sms.LocmemSmsBackend",
         PYTHONPATH=str(ROOT),
     )
     return env

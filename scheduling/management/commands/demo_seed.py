@@ -17,9 +17,11 @@ from clinic.roles import ROLE_GROUPS
 from clinic.services import staff_membership_add
 from patients.models import Contraindication, Patient
 from patients.services import screening_record
-from scheduling.models import ClinicChecklistItem, Course, Protocol, Session
-from scheduling.selectors import slots_free
-from scheduling.services import course_start, session_book
+
+from ...booking.models import Course, Protocol, Session
+from ...booking.selectors import slots_free
+from ...booking.services import course_start, session_book
+from ...chart.models import ClinicChecklistItem
 
 DEMO_PASSWORD = "demo-pass-2026"
 LOGINS = [

@@ -50,17 +50,9 @@ from patients.models import (
     Screening,
     ScreeningAnswer,
 )
-from scheduling.models import (
-    Alert,
-    CheckIn,
-    Course,
-    Discharge,
-    DoseAdministration,
-    Protocol,
-    Session,
-    SideEffect,
-    VitalSigns,
-)
+
+from ...booking.models import Course, Protocol, Session
+from ...chart.models import Alert, CheckIn, Discharge, DoseAdministration, SideEffect, VitalSigns
 
 
 @dataclass(frozen=True)

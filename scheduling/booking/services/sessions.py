@@ -17,8 +17,8 @@ from django.utils import timezone
 from clinic.models import Chair, StaffMembership
 from clinic.selectors import user_has_role
 
-from ..booking.signals import session_status_changing, sessions_changed
 from ..models import Course, Session, SessionStatusChange
+from ..signals import session_status_changing, sessions_changed
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 
 logger = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import services
-from .models import Session
-from .reminder_content import (
+from ..booking.models import Session
+from . import services as reminders_services
+from .content import (
     clinic_address_lines,
     clinic_name_for_patients,
     local_when,
@@ -76,7 +76,7 @@ def session_respond(request: HttpRequest, token: str) -> HttpResponse:
             context["problem"] = "Choose confirm or cancel."
             return _page(request, context, 400)
         try:
-            session = services.session_respond(
+            session = reminders_services.session_respond(
                 session=session,
                 planned_starts_at=planned_starts_at,
                 answer=answer,
@@ -103,7 +103,7 @@ def sms_status(request: HttpRequest) -> HttpResponse:
         logger.warning("SMS status callback refused: bad signature")
         return HttpResponseForbidden("Bad signature.")
     try:
-        services.reminder_delivery_record(
+        reminders_services.reminder_delivery_record(
             provider_message_id=request.POST.get("MessageSid", ""),
             status=request.POST.get("MessageStatus", ""),
             error_code=request.POST.get("ErrorCode", ""),

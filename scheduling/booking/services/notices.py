@@ -1,8 +1,9 @@
 """Staff notices: something the front desk or a nurse must act on, one per fact.
 
-Booking's own facts are swept here (no-shows to follow up, maintenance to book); the
-chart and the reminders raise theirs through `staff_notice_raise` and
-`staff_notices_raise`."""
+Booking's own facts are swept here (no-shows to follow up); the chart (REMS forms due)
+and the reminders (maintenance to book, by their policy's notice period; undeliverable
+reminders; patients' cancellations) raise theirs through `staff_notice_raise` and
+`staff_notices_raise`. The beat task (scheduling/tasks.py) runs every room's sweep."""
 
 import datetime as dt
 import logging
@@ -12,7 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from ..models import StaffNotice
-from ..selectors import courses_maintenance_to_book, sessions_no_show_to_follow_up
+from ..selectors import sessions_no_show_to_follow_up
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,9 @@ def staff_notices_raise(due: list[dict], *, now: dt.datetime) -> int:
     return created
 
 
-def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
-    """The periodic check of booking's facts: a notice for each no-show to follow up and
-    each open-ended course whose maintenance needs booking, once per fact however often
-    this runs."""
+def no_show_notices_raise_due(*, now: dt.datetime | None = None) -> int:
+    """The periodic check of booking's facts: a notice for each no-show to follow up,
+    once per fact however often this runs."""
     now = now or timezone.now()
     due: list[dict] = []
     for session in sessions_no_show_to_follow_up(now=now):
@@ -58,18 +58,6 @@ def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
             f"{local:%a %d %b %Y %H:%M} was a no-show. Call the patient and rebook.",
             session_id=session.pk,
             course_id=session.course_id,
-        ))  # fmt: skip
-    for course, last in courses_maintenance_to_book(now=now):
-        local = last.astimezone(course.clinic.tz) if last else None
-        when = f"{local:%a %d %b %Y}" if local else "none"
-        due.append(dict(
-            clinic_id=course.clinic_id,
-            kind=StaffNotice.Kind.MAINTENANCE_DUE,
-            dedupe_key=f"maintenance_due:{course.pk}:{local.date() if local else 'none'}",
-            message=f"Course {course.pk} needs its next maintenance sessions booked (last "
-            f"booked session: {when}).",
-            course_id=course.pk,
-            due_on=local.date() if local else now.date(),
         ))  # fmt: skip
     return staff_notices_raise(due, now=now)
 

@@ -15,13 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from clinic.admin_scope import ScopedAdmin, in_clinics
+from clinic.admin_scope import ScopedAdmin, ScopedHistoryAdmin, in_clinics
 from clinic.forms import errors_onto
 from clinic.models import Clinic, StaffMembership
 from patients.models import Patient, QuestionnaireResponse
 
-from . import services
-from .chart_selectors import SessionChart, rems_form_for_session, rems_forms_due, session_chart
+from ..booking.admin import SessionAdmin
+from ..booking.models import Protocol, Session
+from . import services as chart_services
 from .models import (
     Alert,
     CheckIn,
@@ -30,12 +31,11 @@ from .models import (
     ClinicChecklistItem,
     Discharge,
     DoseAdministration,
-    Protocol,
     RemsReport,
-    Session,
     SideEffect,
     VitalSigns,
 )
+from .selectors import SessionChart, rems_form_for_session, rems_forms_due, session_chart
 
 R = StaffMembership.Role
 
@@ -177,7 +177,7 @@ class CheckInForm(ServiceForm):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def run(self, data):
-        return services.session_check_in(
+        return chart_services.session_check_in(
             session=data["session"],
             by=self.user,
             fasting_confirmed=data["fasting_confirmed"],
@@ -217,7 +217,7 @@ class WaiverForm(ServiceForm):
         self.fields["item"].choices = [*ChecklistItem.choices, *((i.key, i) for i in items)]
 
     def run(self, data):
-        return services.checklist_waive(
+        return chart_services.checklist_waive(
             session=data["session"], item=data["item"], by=self.user, reason=data["reason"]
         )
 
@@ -255,7 +255,7 @@ class DoseForm(ServiceForm):
     )
 
     def run(self, data):
-        return services.dose_record(
+        return chart_services.dose_record(
             session=data["session"],
             by=self.user,
             started_at=data["started_at"],
@@ -309,7 +309,7 @@ class VitalsForm(ServiceForm):
             "amends",
             "amendment_reason",
         ]
-        return services.vitals_record(
+        return chart_services.vitals_record(
             session=data["session"], by=self.user, **{f: data[f] for f in fields}
         )
 
@@ -359,7 +359,7 @@ class SideEffectForm(ServiceForm):
             "amends",
             "amendment_reason",
         ]
-        return services.side_effect_record(
+        return chart_services.side_effect_record(
             session=data["session"], by=self.user, **{f: data[f] for f in fields}
         )
 
@@ -389,7 +389,7 @@ class DischargeForm(ServiceForm):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def run(self, data):
-        return services.session_discharge(
+        return chart_services.session_discharge(
             session=data["session"],
             by=self.user,
             escort_name=data["escort_name"],
@@ -419,7 +419,7 @@ class AcknowledgeForm(ServiceForm):
     )
 
     def run(self, data):
-        return services.alert_acknowledge(
+        return chart_services.alert_acknowledge(
             alert=self.instance, by=self.user, note=data["acknowledgement_note"]
         )
 
@@ -499,7 +499,7 @@ class QuestionnaireForm(ServiceForm):
             items = [int(x) for x in data["items"].replace(" ", "").split(",") if x != ""]
         except ValueError as exc:
             raise ValidationError({"items": "Give whole numbers separated by commas."}) from exc
-        return services.questionnaire_submit(
+        return chart_services.questionnaire_submit(
             patient=data["patient"],
             kind=data["kind"],
             items=items,
@@ -564,7 +564,7 @@ class RemsReportForm(ServiceForm):
             )
 
     def run(self, data):
-        report = services.rems_report_record(
+        report = chart_services.rems_report_record(
             session=data["session"],
             by=self.user,
             benzodiazepines=data["benzodiazepines"],
@@ -575,7 +575,7 @@ class RemsReportForm(ServiceForm):
             setting=data["setting"],
         )
         if data["mark_filed"]:
-            report = services.rems_form_mark_filed(
+            report = chart_services.rems_form_mark_filed(
                 session=data["session"], by=self.user, reference=data["filed_reference"]
             )
         return report
@@ -822,3 +822,60 @@ def _discharge_html(chart: SessionChart) -> str:
         items,
         _add_link("discharge", s, "Discharge") if not problems else "",
     )
+
+
+class ClinicChecklistItemForm(forms.ModelForm):
+    class Meta:
+        model = ClinicChecklistItem
+        fields = ["clinic", "label", "drug", "protocols", "order", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        clinic, drug = data.get("clinic"), data.get("drug")
+        protocols = list(data.get("protocols") or ())
+        foreign = [p for p in protocols if clinic and p.clinic_id not in (None, clinic.id)]
+        if foreign:
+            self.add_error("protocols", f"Another clinic's protocol: {foreign[0]}.")
+        other_drug = [p for p in protocols if drug and p.drug != drug]
+        if other_drug:
+            self.add_error(
+                "protocols",
+                f"{other_drug[0]} is not a {Protocol.Drug(drug).label.lower()} protocol: "
+                "the item would never be asked there.",
+            )
+        return data
+
+
+@admin.register(ClinicChecklistItem)
+class ClinicChecklistItemAdmin(ScopedHistoryAdmin):
+    """A clinic's own check-in items, asked with the built-in ones and gating the dose."""
+
+    form = ClinicChecklistItemForm
+    list_display = ["label", "clinic", "drug", "asked_for", "is_active"]
+    list_filter = ["is_active", "drug", "clinic"]
+    search_fields = ["label"]
+    filter_horizontal = ["protocols"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("protocols")
+
+    @admin.display(description="protocols")
+    def asked_for(self, obj) -> str:
+        return ", ".join(p.name for p in obj.protocols.all()) or "every protocol"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # retired instead: the check-ins that asked it keep it
+
+
+class SessionWithChartAdmin(SessionAdmin):
+    """Booking's session page, with the whole chart under the session's details."""
+
+    panels = ("chart",)
+
+    @admin.display(description="Chart")
+    def chart(self, obj):
+        return chart_panel(obj)
+
+
+admin.site.unregister(Session)
+admin.site.register(Session, SessionWithChartAdmin)

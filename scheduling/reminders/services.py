@@ -43,17 +43,9 @@ from django.utils import timezone
 from clinic.db import table
 from clinic.models import Clinic
 
-from ..mail import ReminderEmail
-from ..models import (
-    Protocol,
-    Reminder,
-    ReminderChannel,
-    ReminderPolicy,
-    ReminderTemplate,
-    Session,
-    StaffNotice,
-)
-from ..reminder_content import (
+from ..booking.models import Protocol, Session, StaffNotice
+from ..booking.services.notices import staff_notice_raise, staff_notices_raise
+from .content import (
     Message,
     ReminderContentError,
     reminder_context,
@@ -61,14 +53,16 @@ from ..reminder_content import (
     reminder_from_email,
     reminder_render,
 )
-from ..reminder_timing import QuietHours, reminder_timing
-from ..selectors import (
+from .mail import ReminderEmail
+from .models import Reminder, ReminderChannel, ReminderPolicy, ReminderTemplate
+from .selectors import (
     ReminderRuleSpec,
+    courses_maintenance_to_book,
     reminder_policy,
     reminder_rules,
 )
-from ..sms import SmsError, SmsMessage, get_sms_backend
-from .notices import staff_notice_raise
+from .sms import SmsError, SmsMessage, get_sms_backend
+from .timing import QuietHours, reminder_timing
 
 logger = logging.getLogger(__name__)
 
@@ -870,7 +864,7 @@ def session_respond(
 ) -> Session:
     """Record a patient's answer from a reminder link: confirm, or cancel (which frees the
     chair through session_cancel and tells the front desk)."""
-    from .sessions import session_cancel
+    from ..booking.services.sessions import session_cancel
 
     if answer not in Session.Response.values:
         raise ValidationError({"answer": "Choose confirm or cancel."})
@@ -924,3 +918,23 @@ __all__ = [
     "reminders_send_batch",
     "session_respond",
 ]
+
+
+def maintenance_notices_raise_due(*, now: dt.datetime | None = None) -> int:
+    """The periodic check: a notice for each open-ended course whose booked maintenance
+    runs out within its clinic's notice period (ReminderPolicy), once per fact."""
+    now = now or timezone.now()
+    due: list[dict] = []
+    for course, last in courses_maintenance_to_book(now=now):
+        local = last.astimezone(course.clinic.tz) if last else None
+        when = f"{local:%a %d %b %Y}" if local else "none"
+        due.append(dict(
+            clinic_id=course.clinic_id,
+            kind=StaffNotice.Kind.MAINTENANCE_DUE,
+            dedupe_key=f"maintenance_due:{course.pk}:{local.date() if local else 'none'}",
+            message=f"Course {course.pk} needs its next maintenance sessions booked (last "
+            f"booked session: {when}).",
+            course_id=course.pk,
+            due_on=local.date() if local else now.date(),
+        ))  # fmt: skip
+    return staff_notices_raise(due, now=now)

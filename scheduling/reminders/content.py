@@ -21,8 +21,9 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix, get_urlconf, reverse
 from phonenumbers import PhoneNumberFormat, format_number
 
-from .booking.discreet import discreet, forbidden_words_in
-from .models import Protocol, ReminderChannel, ReminderPolicy, ReminderTemplate
+from ..booking.discreet import discreet, forbidden_words_in
+from ..booking.models import Protocol
+from .models import ReminderChannel, ReminderPolicy, ReminderTemplate
 
 _LINK_SALT = "scheduling.session-response"
 

@@ -16,9 +16,9 @@ from clinic.selectors import clinic_calendar, user_has_role
 from patients.models import Patient
 from patients.selectors import screening_gate
 
-from ..booking.signals import sessions_changed
 from ..models import Course, Protocol, Session, SessionStatusChange, StaffNotice
 from ..planning import PlannedSession, PlanningError, plan_course
+from ..signals import sessions_changed
 from .notices import staff_notice_raise
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs

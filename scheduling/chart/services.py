@@ -26,16 +26,11 @@ from patients.models import Patient, QuestionnaireResponse
 from patients.selectors import age_on
 from patients.services import questionnaire_record
 
-from ..chart_selectors import (
-    PHQ9_FRESH,
-    REMS_ONLY,
-    clinic_checklist_items,
-    rems_form_for_session,
-    session_chart,
-    threshold_rules,
-    vitals_findings,
-)
-from ..models import (
+from ..booking.models import Protocol, Session, StaffNotice
+from ..booking.services.courses import course_gate_check
+from ..booking.services.notices import staff_notice_resolve, staff_notices_raise
+from ..booking.services.sessions import session_transition
+from .models import (
     VITAL_BOUNDS,
     Alert,
     CheckIn,
@@ -45,18 +40,21 @@ from ..models import (
     DeviceAdministration,
     Discharge,
     DoseAdministration,
-    Protocol,
     ReadyToLeave,
     RemsReport,
-    Session,
     SideEffect,
-    StaffNotice,
     VitalSigns,
 )
-from ..selectors import sessions_rems_form_due
-from .courses import course_gate_check
-from .notices import staff_notice_resolve, staff_notices_raise
-from .sessions import session_transition
+from .selectors import (
+    PHQ9_FRESH,
+    REMS_ONLY,
+    clinic_checklist_items,
+    rems_form_for_session,
+    session_chart,
+    sessions_rems_form_due,
+    threshold_rules,
+    vitals_findings,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import datetime as dt
 
 from icalendar import Calendar, Event
 
-from .booking.discreet import discreet
-from .reminder_content import clinic_address_lines, clinic_name_for_patients, preparation_lines
+from ..booking.discreet import discreet
+from .content import clinic_address_lines, clinic_name_for_patients, preparation_lines
 
 
 def calendar_feed(*, sessions, now: dt.datetime, site: str) -> bytes:

@@ -5,19 +5,22 @@ Kept apart from selectors.py (which re-exports these) so the chart's reads sit t
 """
 
 import datetime as dt
+import functools
 import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from clinic.models import Clinic
-from patients.models import QuestionnaireResponse
+from clinic.db import Columns, table
+from clinic.models import Chair, Clinic
+from patients.models import Patient, QuestionnaireResponse
 
+from ..booking.models import Course, Protocol, Session, StaffNotice
 from .models import (
     Alert,
     CheckIn,
@@ -25,14 +28,11 @@ from .models import (
     ChecklistWaiver,
     ClinicChecklistAnswer,
     ClinicChecklistItem,
-    Course,
     DeviceAdministration,
     Discharge,
     DoseAdministration,
-    Protocol,
     ReadyToLeave,
     RemsReport,
-    Session,
     SideEffect,
     VitalSigns,
 )
@@ -865,3 +865,229 @@ def rems_forms_due(*, clinic: Clinic, now: dt.datetime | None = None) -> list[Re
             RemsDue(session=s, session_date=day, due_date=due_date, overdue=today > due_date)
         )
     return due
+
+
+@dataclass
+class DayBoard:
+    clinic: Clinic
+    day: dt.date
+    chairs: list
+    # each with .chair_name, .protocol_name, .latest_vitals (or None), .open_alerts (a list)
+    sessions: list
+
+
+@functools.cache
+def _board_sql(vendor: str) -> tuple[str, str, str]:
+    """The board's three reads (for the database `vendor` in use), from the models' own
+    table and column names.
+
+    Plain SQL rather than querysets because the board is the busiest read: building and
+    compiling the querysets cost as much as running them (docs/performance.md). Rows
+    still become model instances (`Model.objects.raw` applies each field's conversion),
+    so pages, the API and its documented serializer read them like any other."""
+    from .models import Alert, VitalSigns
+
+    q = connection.ops.quote_name
+    session, vitals, alert = table(Session), table(VitalSigns), table(Alert)
+    columns = ", ".join(
+        [f"s.{q(c)}" for c in BOARD_COLUMNS]
+        + [f"p.{q(c)} AS {alias}" for c, alias in _PATIENT_ATTR.items() if c != "id"]
+    )
+    # The latest current reading: the newest nothing amends, on the (session, measured_at)
+    # index (EXPLAIN in the benchmark's output).
+    sessions = (
+        f"SELECT {columns}, ch.name AS chair_name, pr.name AS protocol_name, "
+        f"(SELECT v.id FROM {vitals} v WHERE v.session_id = s.id AND NOT EXISTS "
+        f"(SELECT 1 FROM {vitals} c WHERE c.amends_id = v.id) "
+        f"ORDER BY v.measured_at DESC, v.id DESC LIMIT 1) AS latest_vitals_id "
+        f"FROM {session} s "
+        f"LEFT JOIN {table(Chair)} ch ON ch.id = s.chair_id "
+        f"JOIN {table(Course)} co ON co.id = s.course_id "
+        f"JOIN {table(Protocol)} pr ON pr.id = co.protocol_id "
+        f"JOIN {table(Patient)} p ON p.id = s.patient_id "
+        f"WHERE s.clinic_id = %s AND s.starts_at >= %s AND s.starts_at < %s "
+        f"ORDER BY s.starts_at, ch.name, s.id"
+    )
+    # Columns named, never "*": a prepared "*" fails once a migration adds a column.
+    latest = f"SELECT {Columns(VitalSigns, 'v').sql} FROM {vitals} v WHERE v.id IN ({{}})"
+    alerts = (
+        f"SELECT {Columns(Alert, 'a').sql} FROM {alert} a "
+        f"WHERE a.acknowledged_at IS NULL AND a.session_id IN ({{}}) ORDER BY a.raised_at, a.id"
+    )
+    return sessions, latest, alerts
+
+
+# What the board shows of a session.
+BOARD_COLUMNS = (
+    "id", "clinic_id", "course_id", "patient_id", "chair_id", "number", "starts_at", "ends_at",
+    "status", "patient_response", "responded_at",
+)  # fmt: skip
+
+
+# What it shows of the patient, and where each is found on a board row (the patient's
+# id is the session's own column).
+_PATIENT_ATTR = {
+    "id": "patient_id", "clinic_id": "patient_clinic_id", "mrn": "patient_mrn",
+    "first_name": "patient_first_name", "last_name": "patient_last_name",
+}  # fmt: skip
+
+
+PATIENT_COLUMNS = tuple(_PATIENT_ATTR)
+
+
+def _in(sql: str, ids: list[int]) -> str:
+    return sql.format(", ".join(["%s"] * len(ids)))
+
+
+def day_board_validator(*, clinic: Clinic, day: dt.date) -> tuple:
+    """What the day board's ETag is made of, in two small indexed queries (a `304 Not
+    Modified` costs these beyond the caller):
+
+    - each session starting that local day, by id, with its `version` (moved on by every
+      write to the session or its chart: SessionQuerySet.mark_changed; a booking, a move
+      or a cancellation adds, moves or changes a row), its newest reading's id (the quiet
+      reading is one INSERT that touches nothing else) and the names shown with it;
+    - the clinic's active chairs and open staff notices: how many, and the newest id;
+    - the clinic's own row (`clinic` as the caller read it: its name, time zone, ...).
+
+    Shown only at the next change or a reload: a chair renamed that holds no session
+    that day, and opening hours or closures edited in the admin.
+    """
+    from .models import VitalSigns
+
+    start, end = clinic.day_bounds(day)
+    newest = VitalSigns.objects.filter(session=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    sessions = (
+        Session.objects.filter(clinic=clinic, starts_at__gte=start, starts_at__lt=end)
+        .annotate(newest_reading_id=Subquery(newest))
+        .order_by("id")
+        .values_list(
+            "id",
+            "version",
+            "newest_reading_id",
+            "chair__name",
+            "patient__first_name",
+            "patient__last_name",
+            "patient__mrn",
+            "course__protocol__name",
+        )  # fmt: skip
+    )
+    chairs = Chair.objects.filter(clinic=OuterRef("pk"), is_active=True).order_by()
+    notices = StaffNotice.objects.filter(clinic=OuterRef("pk"), resolved_at__isnull=True).order_by()
+    clinic_wide = Clinic.objects.filter(pk=clinic.pk).values_list(
+        _count(chairs), _newest(chairs), _count(notices), _newest(notices)
+    )
+    fields = tuple(getattr(clinic, f.attname) for f in Clinic._meta.concrete_fields)
+    return day.isoformat(), list(sessions), clinic_wide.first(), fields
+
+
+def _count(qs) -> Subquery:
+    return Subquery(qs.values("clinic").annotate(n=Count("pk")).values("n"))
+
+
+def _newest(qs) -> Subquery:
+    return Subquery(qs.order_by("-pk").values("pk")[:1])
+
+
+def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
+    """One clinic's day: its chairs, and every session starting that local day with its
+    patient, chair, protocol, latest current vitals and open alerts.
+
+    Four queries whatever the day holds: the sessions (joined, with the latest reading's
+    id from one correlated subquery per session), those readings, the open alerts, and
+    the chairs.
+    """
+    from .models import Alert, VitalSigns
+
+    start, end = clinic.day_bounds(day)
+    sessions_sql, latest_sql, alerts_sql = _board_sql(connection.vendor)
+    # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
+    sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
+    patient_field, db = Session._meta.get_field("patient"), Session.objects.db
+    patient_fields = [f for f in Patient._meta.concrete_fields if f.attname in _PATIENT_ATTR]
+    for s in sessions:
+        # The values in the model's field order, which is the order `from_db` reads.
+        values = [getattr(s, _PATIENT_ATTR[f.attname]) for f in patient_fields]
+        patient = Patient.from_db(db, PATIENT_COLUMNS, values)
+        patient_field.set_cached_value(s, patient)
+        s.open_alerts = []
+    ids = [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
+    vitals = {v.id: v for v in VitalSigns.objects.raw(_in(latest_sql, ids), ids)} if ids else {}
+    # The latest current reading is one nothing amends (the subquery's rule): say so, or
+    # showing its `amended_by` asks the database once a row.
+    amended_by = VitalSigns._meta.get_field("amended_by")
+    for v in vitals.values():
+        amended_by.set_cached_value(v, None)
+    by_id = {s.id: s for s in sessions}
+    if by_id:
+        session_ids = list(by_id)
+        for a in Alert.objects.raw(_in(alerts_sql, session_ids), session_ids):
+            by_id[a.session_id].open_alerts.append(a)
+    for s in sessions:
+        s.latest_vitals = vitals.get(s.latest_vitals_id)
+    chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id"))
+    return DayBoard(clinic=clinic, day=day, chairs=chairs, sessions=sessions)
+
+
+@dataclass
+class ClinicDay:
+    clinic: Clinic
+    day: dt.date  # the clinic's own local today
+    chairs: list  # active, by name
+    sessions: list  # starting that local day, by time, each with .patient and .open_alerts
+
+
+def clinic_days_today(*, clinics, now: dt.datetime | None = None) -> list[ClinicDay]:
+    """Each clinic's own local today (the nurse's page): active chairs, and the sessions
+    starting that day with their patient and open alerts. Lighter than `day_board` (no
+    latest vitals), and four queries however many clinics: the clinics, chairs, sessions
+    and open alerts, not a board's worth a clinic."""
+    from django.db.models import Prefetch
+    from django.utils import timezone
+
+    from .models import Alert
+
+    now = now or timezone.now()
+    clinics = list(clinics)
+    if not clinics:
+        return []
+    days, window = {}, Q()
+    for clinic in clinics:
+        day = days[clinic.id] = clinic.local_today(now)
+        start, end = clinic.day_bounds(day)
+        window |= Q(clinic_id=clinic.id, starts_at__gte=start, starts_at__lt=end)
+    sessions = (
+        Session.objects.filter(window)
+        .select_related("patient")
+        .prefetch_related(
+            Prefetch(
+                "alerts",
+                queryset=Alert.objects.filter(acknowledged_at__isnull=True).order_by("raised_at"),
+                to_attr="open_alerts",
+            )
+        )
+        .order_by("starts_at", "id")
+    )
+    chairs = Chair.objects.filter(clinic_id__in=days, is_active=True).order_by("name", "id")
+    out = {c.id: ClinicDay(clinic=c, day=days[c.id], chairs=[], sessions=[]) for c in clinics}
+    for chair in chairs:
+        out[chair.clinic_id].chairs.append(chair)
+    for s in sessions:
+        out[s.clinic_id].sessions.append(s)
+    return list(out.values())
+
+
+REMS_FORM_DAYS = 7
+
+
+def sessions_rems_form_due(*, now: dt.datetime) -> QuerySet[Session]:
+    """Discharged esketamine sessions of the last 7 days whose REMS monitoring form is
+    not yet filed (CLINICAL.md section 9: filed within 7 days of each session). The form
+    is the chart's RemsReport; see also chart_selectors.rems_forms_due."""
+    return Session.objects.filter(
+        Q(rems_report__isnull=True) | Q(rems_report__filed_at__isnull=True),
+        Protocol.rems_sessions(),
+        status=Session.Status.DISCHARGED,
+        starts_at__gte=now - dt.timedelta(days=REMS_FORM_DAYS),
+        starts_at__lte=now,
+    ).select_related("clinic")
