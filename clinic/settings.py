@@ -295,7 +295,7 @@ MAINTENANCE_HORIZON_DAYS = env.int("MAINTENANCE_HORIZON_DAYS", default=90)
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "clinic.api.auth.TokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
