@@ -125,15 +125,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Prepared statements: parameters bound by the server, not pasted into the SQL, so a
-    # statement a connection runs often (psycopg prepares it on its sixth run) is parsed
-    # and planned once, not on every request (docs/performance.md). Django leaves them
-    # off for poolers: DATABASE_PREPARED=0 behind one in transaction mode that does not
-    # keep prepared statements (PgBouncer without max_prepared_statements).
-    if env.bool("DATABASE_PREPARED", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(
-            server_side_binding=True, prepare_threshold=5
-        )
+    # No server-side binding nor prepared statements: Django's default, and what a
+    # pooler in transaction mode (PgBouncer) needs.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -295,7 +288,7 @@ MAINTENANCE_HORIZON_DAYS = env.int("MAINTENANCE_HORIZON_DAYS", default=90)
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "clinic.api.auth.TokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

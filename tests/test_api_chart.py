@@ -291,7 +291,7 @@ def test_the_chart_api_asks_the_same_number_of_times_at_two_sizes(iv_session, st
 def test_recording_vitals_is_a_fixed_few_queries(
     iv_session, staff, nurse, django_assert_num_queries
 ):
-    """The busiest write of the chart (issue 8): the token with the caller's roles, then
+    """The busiest write of the chart (issue 8): the token, the caller's roles, then
     one INSERT that proves as it writes that the session is open, the writer may chart
     it and the reading is past no threshold. A reading past one takes the whole way:
     that INSERT writes nothing, then the lock (role checked, clinic read in the same
@@ -302,15 +302,15 @@ def test_recording_vitals_is_a_fixed_few_queries(
     chart_through(iv_session, nurse=staff["nurse"], start=start, to=Session.Status.MONITORING)
     with time_machine.travel(start + 50 * MIN, tick=False):
         nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")  # warm
-        with django_assert_num_queries(2) as quiet:
+        with django_assert_num_queries(3) as quiet:
             ok = nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")
         assert ok.status_code == 201, ok.json()
-        assert "FOR UPDATE" in quiet.captured_queries[1]["sql"] or connection.vendor != "postgresql"
-        # The token, the quiet INSERT (nothing written), then the savepoint and release
-        # of the service's transaction (nested in the test's) around the lock, the
-        # session marked changed (its version, for the chart's and board's ETags), the
+        assert "FOR UPDATE" in quiet.captured_queries[2]["sql"] or connection.vendor != "postgresql"
+        # The token, the roles, the quiet INSERT (nothing written), then the savepoint
+        # and release of the service's transaction (nested in the test's) around the
+        # lock, the session marked changed (its version, for the chart's and board's ETags), the
         # insert, the alert and the alert's history.
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(10):
             high = nurse.post(
                 "/api/v1/vitals/", vitals(iv_session, "after", systolic=190), format="json"
             )

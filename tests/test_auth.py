@@ -65,25 +65,20 @@ def test_a_wrong_revoked_or_disabled_token_is_refused(client, user):
     assert revoked.status_code == 401 and revoked.json()["detail"] == "Invalid token."
 
 
-def test_the_token_is_the_requests_auth(db):
-    from rest_framework.test import APIRequestFactory
+def test_the_api_authenticates_with_drfs_own_token_scheme():
+    from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+    from rest_framework.settings import api_settings
 
-    from clinic.api.auth import TokenAuthentication
-
-    user = get_user_model().objects.create_user(username="tom", password="right-pass-123")
-    token = Token.objects.create(user=user)
-    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {token.key}")
-    found_user, found_token = TokenAuthentication().authenticate(request)
-    assert found_user == user and found_user.username == "tom"
-    assert found_token.key == token.key and found_token.user == user
+    # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".
+    assert [
+        TokenAuthentication,
+        SessionAuthentication,
+    ] == api_settings.DEFAULT_AUTHENTICATION_CLASSES
 
 
-def test_the_token_brings_the_callers_roles_fresh_on_every_request(client, user, clinic):
-    """The roles are read with the user, in the token's query (clinic.api.auth), never
-    kept from one request to the next: a role granted or taken away acts at once."""
-    from rest_framework.test import APIRequestFactory
-
-    from clinic.api.auth import TokenAuthentication
+def test_the_callers_roles_are_read_fresh_on_every_request(client, user, clinic):
+    """Never kept from one request to the next: a role granted or taken away acts at
+    once."""
     from clinic.api.base import Caller
     from clinic.models import StaffMembership
     from clinic.services import staff_membership_add
@@ -94,11 +89,7 @@ def test_the_token_brings_the_callers_roles_fresh_on_every_request(client, user,
     staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.NURSE)
     staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.FRONT_DESK)
     assert client.get("/api/v1/sessions/", **as_token).status_code == 200
-
-    request = APIRequestFactory().get("/", **as_token)
-    found, _token = TokenAuthentication().authenticate(request)
-    assert found.clinic_roles == {clinic.id: {"nurse", "front_desk"}}
-    assert Caller(found).roles == Caller(user).roles == found.clinic_roles  # as if asked
+    assert Caller(user).roles == {clinic.id: {"nurse", "front_desk"}}
 
     StaffMembership.objects.filter(user=user).delete()
     assert client.get("/api/v1/sessions/", **as_token).status_code == 403

@@ -255,20 +255,3 @@ def test_a_reading_waits_for_a_discharge_in_progress_and_is_then_refused(iv_sess
     thread.join(timeout=30)
     assert outcome == {"refused": {"status": ["Vitals are not recorded for a discharged session."]}}
     assert VitalSigns.objects.count() == before
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql"
-    or "prepare_threshold" not in connection.settings_dict["OPTIONS"],
-    reason="PostgreSQL's prepared statements, on unless DATABASE_PREPARED=0",
-)
-@pytest.mark.django_db
-def test_a_statement_a_connection_runs_often_is_prepared_once():
-    """The settings turn prepared statements on (Django leaves them off): a query run a
-    few times is parsed and planned once for the connection, not on every request."""
-    for _ in range(6):
-        list(Clinic.objects.filter(slug="no-such-clinic"))
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [row[0] for row in cursor.fetchall()]
-    assert any('FROM "clinic_clinic"' in sql and '"slug" = $1' in sql for sql in prepared)

@@ -70,19 +70,9 @@ def test_production_reads_everything_from_the_environment(tmp_path):
     assert values["tz"] == "Europe/London"
     assert values["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert values["debug"] is False and values["key"] == "a-real-secret"
-    # Prepared statements (docs/performance.md): Django leaves them off unless asked.
-    assert values["options"] == {"server_side_binding": True, "prepare_threshold": 5}
-
-
-def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path):
-    result = run_settings(
-        {"DEBUG": "1", "DATABASE_URL": "postgres://u:p@db.internal:5432/infusion",
-         "DATABASE_PREPARED": "0"},
-        tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "server_side_binding" not in json.loads(result.stdout)["options"]
-    assert "prepare_threshold" not in json.loads(result.stdout)["options"]
+    # Django's own binding, no prepared statements: a pooler in transaction mode works.
+    assert "server_side_binding" not in values["options"]
+    assert "prepare_threshold" not in values["options"]
 
 
 def test_a_malformed_database_url_stops_start_up(tmp_path):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, models
+from django.db import models
 from django.http import Http404, JsonResponse
 from django.utils.functional import cached_property
 from django_filters import rest_framework as filters
@@ -23,7 +23,6 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from clinic.db import table
 from clinic.models import StaffMembership
 from clinic.selectors import roles_by_clinic
 
@@ -303,13 +302,9 @@ def exception_handler(exc, context):
     return response
 
 
-_ROLES_SQL = "SELECT clinic_id, role FROM {} WHERE user_id = %s"
-
-
 class Caller:
-    """The signed-in user's roles, computed once per request: read with the user by the
-    API's token scheme, else one query; one more only when a patient's own login could
-    matter."""
+    """The signed-in user's roles, computed once per request (one query); one more only
+    when a patient's own login could matter."""
 
     def __init__(self, user):
         self.user = user
@@ -318,15 +313,9 @@ class Caller:
         if not user.is_authenticated:
             self._patient = None
             return
-        known = getattr(user, "clinic_roles", None)  # read with the user (clinic.api.auth)
-        if known is not None:
-            self.roles = known
-            return
-        # Plain SQL: every API request asks this, and the ORM's query cost four times
-        # as much to build as to run (docs/performance.md).
-        with connection.cursor() as cursor:
-            cursor.execute(_ROLES_SQL.format(table(StaffMembership)), [user.pk])
-            self.roles = roles_by_clinic(cursor.fetchall())
+        self.roles = roles_by_clinic(
+            StaffMembership.objects.filter(user=user).values_list("clinic_id", "role")
+        )
 
     @cached_property
     def _patient(self):

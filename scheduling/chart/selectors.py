@@ -5,20 +5,20 @@ Kept apart from selectors.py (which re-exports these) so the chart's reads sit t
 """
 
 import datetime as dt
-import functools
 import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import connection, models
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db import models
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from clinic.db import Columns, table
 from clinic.models import Chair, Clinic
-from patients.models import Patient, QuestionnaireResponse
+from clinic.selectors import chairs_active
+from patients.models import QuestionnaireResponse
 
 from ..booking.models import Course, Protocol, Session, StaffNotice
 from .models import (
@@ -876,69 +876,6 @@ class DayBoard:
     sessions: list
 
 
-@functools.cache
-def _board_sql(vendor: str) -> tuple[str, str, str]:
-    """The board's three reads (for the database `vendor` in use), from the models' own
-    table and column names.
-
-    Plain SQL rather than querysets because the board is the busiest read: building and
-    compiling the querysets cost as much as running them (docs/performance.md). Rows
-    still become model instances (`Model.objects.raw` applies each field's conversion),
-    so pages, the API and its documented serializer read them like any other."""
-    from .models import Alert, VitalSigns
-
-    q = connection.ops.quote_name
-    session, vitals, alert = table(Session), table(VitalSigns), table(Alert)
-    columns = ", ".join(
-        [f"s.{q(c)}" for c in BOARD_COLUMNS]
-        + [f"p.{q(c)} AS {alias}" for c, alias in _PATIENT_ATTR.items() if c != "id"]
-    )
-    # The latest current reading: the newest nothing amends, on the (session, measured_at)
-    # index (EXPLAIN in the benchmark's output).
-    sessions = (
-        f"SELECT {columns}, ch.name AS chair_name, pr.name AS protocol_name, "
-        f"(SELECT v.id FROM {vitals} v WHERE v.session_id = s.id AND NOT EXISTS "
-        f"(SELECT 1 FROM {vitals} c WHERE c.amends_id = v.id) "
-        f"ORDER BY v.measured_at DESC, v.id DESC LIMIT 1) AS latest_vitals_id "
-        f"FROM {session} s "
-        f"LEFT JOIN {table(Chair)} ch ON ch.id = s.chair_id "
-        f"JOIN {table(Course)} co ON co.id = s.course_id "
-        f"JOIN {table(Protocol)} pr ON pr.id = co.protocol_id "
-        f"JOIN {table(Patient)} p ON p.id = s.patient_id "
-        f"WHERE s.clinic_id = %s AND s.starts_at >= %s AND s.starts_at < %s "
-        f"ORDER BY s.starts_at, ch.name, s.id"
-    )
-    # Columns named, never "*": a prepared "*" fails once a migration adds a column.
-    latest = f"SELECT {Columns(VitalSigns, 'v').sql} FROM {vitals} v WHERE v.id IN ({{}})"
-    alerts = (
-        f"SELECT {Columns(Alert, 'a').sql} FROM {alert} a "
-        f"WHERE a.acknowledged_at IS NULL AND a.session_id IN ({{}}) ORDER BY a.raised_at, a.id"
-    )
-    return sessions, latest, alerts
-
-
-# What the board shows of a session.
-BOARD_COLUMNS = (
-    "id", "clinic_id", "course_id", "patient_id", "chair_id", "number", "starts_at", "ends_at",
-    "status", "patient_response", "responded_at",
-)  # fmt: skip
-
-
-# What it shows of the patient, and where each is found on a board row (the patient's
-# id is the session's own column).
-_PATIENT_ATTR = {
-    "id": "patient_id", "clinic_id": "patient_clinic_id", "mrn": "patient_mrn",
-    "first_name": "patient_first_name", "last_name": "patient_last_name",
-}  # fmt: skip
-
-
-PATIENT_COLUMNS = tuple(_PATIENT_ATTR)
-
-
-def _in(sql: str, ids: list[int]) -> str:
-    return sql.format(", ".join(["%s"] * len(ids)))
-
-
 def day_board_validator(*, clinic: Clinic, day: dt.date) -> tuple:
     """What the day board's ETag is made of, in two small indexed queries (a `304 Not
     Modified` costs these beyond the caller):
@@ -993,39 +930,40 @@ def day_board(*, clinic: Clinic, day: dt.date) -> DayBoard:
     """One clinic's day: its chairs, and every session starting that local day with its
     patient, chair, protocol, latest current vitals and open alerts.
 
-    Four queries whatever the day holds: the sessions (joined, with the latest reading's
-    id from one correlated subquery per session), those readings, the open alerts, and
-    the chairs.
+    Four queries whatever the day holds: the sessions (with their patient, chair and
+    protocol names joined), their latest current readings, their open alerts, and the
+    chairs.
     """
-    from .models import Alert, VitalSigns
-
     start, end = clinic.day_bounds(day)
-    sessions_sql, latest_sql, alerts_sql = _board_sql(connection.vendor)
-    # `raw` adapts the times as the ORM writes them (on SQLite, naive UTC text).
-    sessions = list(Session.objects.raw(sessions_sql, [clinic.id, start, end]))
-    patient_field, db = Session._meta.get_field("patient"), Session.objects.db
-    patient_fields = [f for f in Patient._meta.concrete_fields if f.attname in _PATIENT_ATTR]
+    # The latest current reading of each session: the newest that nothing amends (so its
+    # `amended_by`, joined, is known to be none rather than asked once a row).
+    latest = (
+        VitalSigns.objects.filter(amended_by__isnull=True)
+        .select_related("amended_by")
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("session_id"),
+                order_by=[F("measured_at").desc(), F("pk").desc()],
+            )
+        )
+        .filter(rank=1)
+    )
+    open_alerts = Alert.objects.filter(acknowledged_at__isnull=True).order_by("raised_at", "id")
+    sessions = list(
+        # Through the clinic's manager: each session knows its clinic without asking.
+        clinic.sessions.filter(starts_at__gte=start, starts_at__lt=end)
+        .select_related("patient")
+        .annotate(chair_name=F("chair__name"), protocol_name=F("course__protocol__name"))
+        .prefetch_related(
+            Prefetch("vitals", queryset=latest, to_attr="latest_readings"),
+            Prefetch("alerts", queryset=open_alerts, to_attr="open_alerts"),
+        )
+        .order_by("starts_at", "chair__name", "id")
+    )
     for s in sessions:
-        # The values in the model's field order, which is the order `from_db` reads.
-        values = [getattr(s, _PATIENT_ATTR[f.attname]) for f in patient_fields]
-        patient = Patient.from_db(db, PATIENT_COLUMNS, values)
-        patient_field.set_cached_value(s, patient)
-        s.open_alerts = []
-    ids = [s.latest_vitals_id for s in sessions if s.latest_vitals_id]
-    vitals = {v.id: v for v in VitalSigns.objects.raw(_in(latest_sql, ids), ids)} if ids else {}
-    # The latest current reading is one nothing amends (the subquery's rule): say so, or
-    # showing its `amended_by` asks the database once a row.
-    amended_by = VitalSigns._meta.get_field("amended_by")
-    for v in vitals.values():
-        amended_by.set_cached_value(v, None)
-    by_id = {s.id: s for s in sessions}
-    if by_id:
-        session_ids = list(by_id)
-        for a in Alert.objects.raw(_in(alerts_sql, session_ids), session_ids):
-            by_id[a.session_id].open_alerts.append(a)
-    for s in sessions:
-        s.latest_vitals = vitals.get(s.latest_vitals_id)
-    chairs = list(Chair.objects.filter(clinic=clinic, is_active=True).order_by("name", "id"))
+        s.latest_vitals = s.latest_readings[0] if s.latest_readings else None
+    chairs = list(chairs_active(clinic=clinic))
     return DayBoard(clinic=clinic, day=day, chairs=chairs, sessions=sessions)
 
 
