@@ -80,7 +80,7 @@ class ThresholdRule:
     caution: bool = False
 
     def __post_init__(self):
-        if self.op not in _OPS:  # (also written into SQL: services.chart)
+        if self.op not in _OPS:
             raise ValueError(f"Unknown comparison {self.op!r}.")
 
     def holds(self, clinic: Clinic, vitals: VitalSigns) -> bool:
@@ -89,8 +89,8 @@ class ThresholdRule:
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
 
-# CLINICAL.md section 4. The one statement of these rules: vitals_findings applies them,
-# and the chart's one-statement write (services.chart) asks the database the same.
+# CLINICAL.md section 4. The one statement of these rules; vitals_findings is the one
+# reading of them (the alert vitals_record raises, the chart's flags, discharge).
 THRESHOLD_RULES = (
     ThresholdRule("systolic", ">=", "alert_systolic_at", "Systolic {v} mmHg is at or above {t}."),
     ThresholdRule(
@@ -545,10 +545,9 @@ def chart_validator(*, session: Session, now: dt.datetime | None = None) -> tupl
 
     - The session's row with its `version`, which every write to the session or its
       chart moves on (SessionQuerySet.mark_changed: check-in, checklist, waivers, dose,
-      readings that take the locked way, side effects, alerts raised or acknowledged,
+      readings, side effects, alerts raised or acknowledged,
       ready to leave, discharge, REMS, status changes, moves, the patient's answer, a
-      PHQ-9), and the newest reading's id: the quiet reading is one INSERT that touches
-      nothing else (services.vitals_record).
+      PHQ-9), and the newest reading's id.
     - The rows of its clinic (thresholds), patient, chair and protocol as read with it:
       an edit of any of them shows.
     - The clock: the minutes of observation still to go and how many vitals checks are
