@@ -292,25 +292,24 @@ def test_recording_vitals_is_a_fixed_few_queries(
     iv_session, staff, nurse, django_assert_num_queries
 ):
     """The busiest write of the chart (issue 8): the token, the caller's roles, then
-    one INSERT that proves as it writes that the session is open, the writer may chart
-    it and the reading is past no threshold. A reading past one takes the whole way:
-    that INSERT writes nothing, then the lock (role checked, clinic read in the same
-    query), the insert and its alert, in a transaction."""
+    in a transaction (its savepoint and release, nested in the test's) the session's
+    clinic, the writer's role there, the lock on the session's row only, the session
+    marked changed (its version, for the chart's and board's ETags) and the INSERT; a
+    reading past a threshold adds its alert and the alert's history."""
     from .conftest import chart_through
 
     start = iv_session.starts_at
     chart_through(iv_session, nurse=staff["nurse"], start=start, to=Session.Status.MONITORING)
     with time_machine.travel(start + 50 * MIN, tick=False):
         nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")  # warm
-        with django_assert_num_queries(3) as quiet:
+        with django_assert_num_queries(9) as quiet:
             ok = nurse.post("/api/v1/vitals/", vitals(iv_session, "after"), format="json")
         assert ok.status_code == 201, ok.json()
-        assert "FOR UPDATE" in quiet.captured_queries[2]["sql"] or connection.vendor != "postgresql"
-        # The token, the roles, the quiet INSERT (nothing written), then the savepoint
-        # and release of the service's transaction (nested in the test's) around the
-        # lock, the session marked changed (its version, for the chart's and board's ETags), the
-        # insert, the alert and the alert's history.
-        with django_assert_num_queries(10):
+        lock = quiet.captured_queries[5]["sql"]
+        assert lock.startswith('SELECT "scheduling_session"."id"') and "clinic_clinic" not in lock
+        if connection.vendor == "postgresql":
+            assert lock.endswith('FOR UPDATE OF "scheduling_session"')
+        with django_assert_num_queries(11):
             high = nurse.post(
                 "/api/v1/vitals/", vitals(iv_session, "after", systolic=190), format="json"
             )

@@ -85,7 +85,7 @@ def chart_api(user, session):
 
 
 def quiet_reading(session, nurse):
-    """A reading past no threshold: the one-statement INSERT that touches nothing else."""
+    """A reading past no threshold: no alert, only the reading and the session marked."""
     return vitals_record(session=session, by=nurse, timepoint="pre_dose", **NORMAL_VITALS)
 
 

@@ -80,7 +80,7 @@ class ThresholdRule:
     caution: bool = False
 
     def __post_init__(self):
-        if self.op not in _OPS:  # (also written into SQL: services.chart)
+        if self.op not in _OPS:
             raise ValueError(f"Unknown comparison {self.op!r}.")
 
     def holds(self, clinic: Clinic, vitals: VitalSigns) -> bool:
@@ -89,8 +89,8 @@ class ThresholdRule:
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<": operator.lt}
 
-# CLINICAL.md section 4. The one statement of these rules: vitals_findings applies them,
-# and the chart's one-statement write (services.chart) asks the database the same.
+# CLINICAL.md section 4. The one statement of these rules; vitals_findings is the one
+# reading of them (the alert vitals_record raises, the chart's flags, discharge).
 THRESHOLD_RULES = (
     ThresholdRule("systolic", ">=", "alert_systolic_at", "Systolic {v} mmHg is at or above {t}."),
     ThresholdRule(
@@ -525,12 +525,11 @@ def session_chart(*, session: Session, now: dt.datetime | None = None) -> Sessio
 def chart_validator_sessions() -> models.QuerySet[Session]:
     """Sessions as the chart's pages and endpoint look one up (and check the caller may
     see it): with every row the chart shows beside its own records (clinic, patient,
-    chair, protocol), the check-in and dose its clock runs from, and the id of its newest
-    reading. One query, which is also all a `304 Not Modified` costs beyond the caller."""
-    newest = VitalSigns.objects.filter(session=models.OuterRef("pk")).order_by("-pk")
+    chair, protocol), and the check-in and dose its clock runs from. One query, which is
+    also all a `304 Not Modified` costs beyond the caller."""
     return Session.objects.select_related(
         "clinic", "patient", "chair", "course__protocol", "check_in", "dose"
-    ).annotate(newest_reading_id=models.Subquery(newest.values("pk")[:1]))
+    )
 
 
 def _row(obj) -> tuple | None:
@@ -545,10 +544,8 @@ def chart_validator(*, session: Session, now: dt.datetime | None = None) -> tupl
 
     - The session's row with its `version`, which every write to the session or its
       chart moves on (SessionQuerySet.mark_changed: check-in, checklist, waivers, dose,
-      readings that take the locked way, side effects, alerts raised or acknowledged,
-      ready to leave, discharge, REMS, status changes, moves, the patient's answer, a
-      PHQ-9), and the newest reading's id: the quiet reading is one INSERT that touches
-      nothing else (services.vitals_record).
+      readings, side effects, alerts raised or acknowledged, ready to leave, discharge,
+      REMS, status changes, moves, the patient's answer, a PHQ-9).
     - The rows of its clinic (thresholds), patient, chair and protocol as read with it:
       an edit of any of them shows.
     - The clock: the minutes of observation still to go and how many vitals checks are
@@ -562,7 +559,6 @@ def chart_validator(*, session: Session, now: dt.datetime | None = None) -> tupl
     )  # fmt: skip
     return (
         _row(session),
-        session.newest_reading_id,
         [_row(o) for o in (session.clinic, session.patient, session.chair, clock.protocol)],
         [_row(clock.check_in), _row(clock.dose)],
         clock.observation_minutes_left,

@@ -1,24 +1,22 @@
 """Writes for the session chart: check-in, waivers, dose, vitals, side effects, alerts,
 questionnaires, discharge and the REMS report.
 
-Every function checks its rules before it writes and writes in one transaction (the
-common vitals reading: in one statement), so a refusal (a ValidationError naming the
-field and the rule) leaves nothing behind.
+Every function checks its rules before it writes and writes in one transaction, the
+session locked first (`_locked`), so a refusal (a ValidationError naming the field and
+the rule) leaves nothing behind.
 Vitals and side effects are append-only: a correction is a new row amending the old.
 Logs carry ids only.
 """
 
 import datetime as dt
-import functools
 import logging
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from clinic.db import Columns, insert, insert_if, table
 from clinic.models import Clinic, StaffMembership
 from clinic.selectors import user_has_role
 from clinic.validators import validate_weight_kg
@@ -52,7 +50,6 @@ from .selectors import (
     rems_form_for_session,
     session_chart,
     sessions_rems_form_due,
-    threshold_rules,
     vitals_findings,
 )
 
@@ -74,80 +71,21 @@ def _require(*, by: AbstractBaseUser | None, session: Session, roles, doing: str
         raise _refuse(roles, doing)
 
 
-def _role_test(by: AbstractBaseUser, roles) -> tuple[int, list]:
-    """How many roles the WHERE clause's role test (`_may`) asks about, and its
-    parameters: none for a superuser, who may write any session."""
-    if getattr(by, "is_superuser", False):
-        return 0, []
-    roles = list(roles)
-    return len(roles), [by.pk, *roles]
-
-
-def _may(roles: int) -> str:
-    """The WHERE clause's test (with `roles` > 0) that the user (a parameter) holds one
-    of that many roles (parameters) at the session's clinic: see `_role_test`."""
-    if not roles:
-        return ""
-    marks = ", ".join(["%s"] * roles)
-    return (
-        f" AND EXISTS(SELECT 1 FROM {table(StaffMembership)} m "
-        f"WHERE m.user_id = %s AND m.clinic_id = s.clinic_id AND m.role IN ({marks}))"
-    )
-
-
-def _lock_clause() -> str:
-    """Locks the session's row only (PostgreSQL); SQLite locks no rows (its write
-    transaction excludes the others)."""
-    return " FOR UPDATE OF s" if connection.features.has_select_for_update else ""
-
-
-def _join(index: int, name: str) -> str:
-    """The session's relation `name` joined as r{index}."""
-    q = connection.ops.quote_name
-    field = Session._meta.get_field(name)
-    return (
-        f" LEFT JOIN {table(field.related_model)} r{index} "
-        f"ON r{index}.{q(field.target_field.column)} = s.{q(field.column)}"
-    )
-
-
-@functools.cache
-def _lock_plan(vendor: str, roles: int, related: tuple[str, ...]):
-    """The query (for the `vendor` in use) locking a session's row where the database
-    locks rows, if (with `roles` > 0) the user holds one of that many roles at its
-    clinic, with the rows of its `related` relations joined: a row the user may not
-    write is never locked, so nobody can hold up another clinic's charting. Only the
-    session's row is locked (the joined rows are read as they stood when the query
-    began, should it wait for the lock).
-
-    Returns the SQL and the Columns reading each model from its row."""
-    columns = [Columns(Session, "s")]
-    columns += [
-        Columns(Session._meta.get_field(name).related_model, f"r{i}")
-        for i, name in enumerate(related)
-    ]
-    joins = [_join(i, name) for i, name in enumerate(related)]
-    select = ", ".join(c.sql for c in columns)
-    sql = (
-        f"SELECT {select} FROM {table(Session)} s{''.join(joins)} "
-        f"WHERE s.id = %s{_may(roles)}{_lock_clause()}"
-    )
-    return sql, columns
-
-
 def _locked(
     session: Session,
     *,
     by: AbstractBaseUser | None,
     roles,
     doing: str,
-    related: tuple[str, ...] = (),
     refuse_as: str = "",
 ) -> Session:
     """The session, re-read and locked for this transaction, once `by` is proven to hold
-    one of `roles` at its clinic: both in one query. `related` names the session's own
-    relations the caller always uses, read in the same query; the others load on first
-    use, if at all.
+    one of `roles` at its clinic (the clinic of the session's row, read from the
+    database, whatever the caller's instance says): a user who may not write it never
+    locks it, so nobody can hold up another clinic's charting. Only the session's row is
+    locked (`of`, where the database locks rows: PostgreSQL; SQLite locks none, its write
+    transaction excludes the others). The session comes with that clinic; its other
+    relations load on first use, if at all.
 
     Every chart write starts here, so here the session is also marked changed
     (`Session.version`, which the chart's and the day board's ETags read), in the same
@@ -155,30 +93,22 @@ def _locked(
 
     With `refuse_as` (a field name), a session that does not exist or that `by` may not
     write is one refusal, a 400 naming that field: an API caller learns nothing about
-    other clinics' sessions. Without it, those are DoesNotExist and a 403.
-
-    Plain SQL, because every chart write starts here and the ORM's locking query with
-    its role check cost several times more to build than to run (docs/performance.md)."""
+    other clinics' sessions. Without it, those are DoesNotExist and a 403."""
     if by is None:
         raise _refuse(roles, doing)
-    count, who = _role_test(by, roles)
-    sql, columns = _lock_plan(connection.vendor, count, tuple(related))
-    params = [session.pk, *who]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        if refuse_as:
-            raise ValidationError({refuse_as: "No such session among yours."})
-        if not Session.objects.filter(pk=session.pk).exists():
+    try:
+        # A session never changes clinic: read before the lock, it is the locked row's.
+        clinic = Clinic.objects.filter(sessions=session.pk).first()
+        if clinic is None:
             raise Session.DoesNotExist(f"No session {session.pk}.")
-        raise _refuse(roles, doing)
-    found, start = columns[0].build(row), columns[0].width
-    for name, other in zip(related, columns[1:], strict=True):
-        field = Session._meta.get_field(name)
-        joined_row = other.build(row, start) if getattr(found, field.attname) is not None else None
-        field.set_cached_value(found, joined_row)
-        start += other.width
+        if not user_has_role(user=by, clinic=clinic, roles=roles):
+            raise _refuse(roles, doing)
+        found = Session.objects.select_for_update(of=("self",)).get(pk=session.pk)
+    except (Session.DoesNotExist, PermissionDenied):
+        if refuse_as:
+            raise ValidationError({refuse_as: "No such session among yours."}) from None
+        raise
+    Session.clinic.field.set_cached_value(found, clinic)
     Session.objects.filter(pk=found.pk).mark_changed()
     return found
 
@@ -684,6 +614,7 @@ def vitals_check(*, values: dict) -> None:
         raise ValidationError(errors)
 
 
+@transaction.atomic
 def vitals_record(
     *,
     session: Session,
@@ -706,13 +637,12 @@ def vitals_record(
     A correction passes `amends` (the reading it corrects, which is kept) and a reason.
     `refuse_as`: see `_locked` (the API passes "session").
 
-    The values are checked first. The common reading (new, past none of the clinic's
-    thresholds, on a session open for charting by someone who may chart it) is then
-    written in one statement that proves all of that as it writes; any other reading,
-    or one that statement does not write, takes the whole way, locked, in a transaction,
-    which writes it with its alert or refuses it by name."""
+    The values are checked first, then the session is locked (`_locked`, which proves
+    the writer may chart it), its status and any correction checked, and the reading
+    written with its alert, if `vitals_findings` (the one reading of the thresholds)
+    finds one."""
     if by is None or not by.is_authenticated:
-        raise _refuse(CARE, _RECORD_VITALS)
+        raise _refuse(CARE, "record vitals")
     now = now or timezone.now()
     measured_at = measured_at or now
     if timepoint not in VitalSigns.Timepoint.values:
@@ -734,7 +664,15 @@ def vitals_record(
         temperature_c=temperature_c,
     )
     vitals_check(values=values)
-    vitals = VitalSigns(
+    session = _locked(session, by=by, roles=CARE, doing="record vitals", refuse_as=refuse_as)
+    allowed = CHARTING + ((S.DISCHARGED,) if amends is not None else ())
+    if session.status not in allowed:
+        raise ValidationError(
+            {"status": f"Vitals are not recorded for a {_label(session.status)} session."}
+        )
+    if amends is not None:
+        _amendable(amends, session, VitalSigns, amendment_reason)
+    vitals = VitalSigns.objects.create(
         session=session,
         timepoint=timepoint,
         measured_at=measured_at,
@@ -744,76 +682,8 @@ def vitals_record(
         amendment_reason=amendment_reason.strip() if amends else "",
         **values,
     )
-    if amends is not None or not _write_unremarkable(vitals, by=by):
-        _vitals_locked(vitals, by=by, amendment_reason=amendment_reason, refuse_as=refuse_as)
     # Nothing corrects a reading just written: say so, or showing it asks the database.
     VitalSigns._meta.get_field("amended_by").set_cached_value(vitals, None)
-    return vitals
-
-
-_RECORD_VITALS = "record vitals"
-
-
-@functools.cache
-def _unremarkable_plan(vendor: str, roles: int, timepoint: str):
-    """The FROM and WHERE of `_write_unremarkable` for the `vendor` in use, a role test
-    of `roles` roles (`_role_test`) and a reading taken at `timepoint`; and the
-    threshold rules it tests, in the order of their parameters."""
-    q = connection.ops.quote_name
-    rules = threshold_rules(timepoint)
-    unremarkable = "".join(
-        f" AND NOT (%s {rule.op} r0.{q(Clinic._meta.get_field(rule.limit).column)})"
-        for rule in rules
-    )
-    charting = ", ".join(["%s"] * len(CHARTING))
-    source = (
-        f"FROM {table(Session)} s{_join(0, 'clinic')} WHERE s.id = %s{_may(roles)} "
-        f"AND s.status IN ({charting}){unremarkable}{_lock_clause()}"
-    )
-    return source, rules
-
-
-def _write_unremarkable(vitals: VitalSigns, *, by: AbstractBaseUser) -> bool:
-    """Writes a new reading in one statement (no transaction needed) if, as the
-    statement runs, its session is open for charting, `by` may chart it (as `_locked`
-    tests) and the reading is past none of the clinic's thresholds (the rules
-    `vitals_findings` applies, THRESHOLD_RULES); the session's row is locked for the
-    statement, as `_locked` locks it. Returns whether it wrote: if not, nothing is
-    written, and `_vitals_locked` finds out why (a reading that raises an alert costs
-    this one statement more than before).
-
-    The chart's busiest write, in one round trip to the database instead of four (the
-    transaction's two, the lock, the INSERT): docs/performance.md."""
-    count, who = _role_test(by, CARE)
-    source, rules = _unremarkable_plan(connection.vendor, count, vitals.timepoint)
-    params = [vitals.session_id, *who, *CHARTING, *(getattr(vitals, r.value) for r in rules)]
-    return insert_if(vitals, source, params)
-
-
-@transaction.atomic
-def _vitals_locked(
-    vitals: VitalSigns, *, by: AbstractBaseUser, amendment_reason: str, refuse_as: str
-) -> None:
-    """The whole way for a reading (checked already): the session locked, its status and
-    any correction checked, the reading written with its alert if it raises one."""
-    # Only the clinic (its thresholds) is read with the session.
-    session = _locked(
-        vitals.session,
-        by=by,
-        roles=CARE,
-        doing=_RECORD_VITALS,
-        related=("clinic",),
-        refuse_as=refuse_as,
-    )
-    allowed = CHARTING + ((S.DISCHARGED,) if vitals.amends is not None else ())
-    if session.status not in allowed:
-        raise ValidationError(
-            {"status": f"Vitals are not recorded for a {_label(session.status)} session."}
-        )
-    if vitals.amends is not None:
-        _amendable(vitals.amends, session, VitalSigns, amendment_reason)
-    vitals.session = session
-    insert(vitals)  # one plain INSERT, as save() writes it
     findings = vitals_findings(clinic=session.clinic, vitals=vitals)
     if findings.kind:
         alert = Alert.objects.create(
@@ -826,6 +696,7 @@ def _vitals_locked(
             raised_at=vitals.recorded_at,
         )
         logger.warning("alert %s: %s at session %s", alert.id, findings.kind, session.id)
+    return vitals
 
 
 def _amendable(original, session: Session, model, reason: str) -> None:
