@@ -112,20 +112,40 @@ def phq9(request: HttpRequest) -> HttpResponse:
     form = Phq9Form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.questionnaire_submit(
+            response = services.questionnaire_submit(
                 patient=patient,
                 kind=QuestionnaireResponse.Kind.PHQ9,
                 items=form.items(),
                 by=request.user,
+                shown_crisis_help=True,  # phq9_result shows it when item 9 is above 0
             )
         except ValidationError as exc:
             form.item_errors(exc)
         else:
+            if response.item9:
+                messages.success(request, "Thank you: your answers are saved.")
+                return redirect("pages:phq9_result", pk=response.pk)
             messages.success(
                 request, "Thank you: your answers are with your care team for your next visit."
             )
             return redirect("pages:portal")
     return render(request, "scheduling/pages/portal/phq9.html", {"form": form})
+
+
+@login_required
+@require_GET
+def phq9_result(request: HttpRequest, pk: int) -> HttpResponse:
+    """After a PHQ-9 whose item 9 (thoughts of self-harm) is above 0: the clinic's phone
+    and its crisis line, at once, not "for your next visit"."""
+    patient = access.own_patient(request)
+    response = patient.questionnaires.filter(pk=pk).first()
+    if response is None:
+        raise Http404
+    return render(
+        request,
+        "scheduling/pages/portal/phq9_result.html",
+        {"response": response, "help": patient.clinic.crisis_help()},
+    )
 
 
 @login_required
