@@ -7,6 +7,7 @@ render the whole page.
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -233,6 +234,26 @@ def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(_dose_preview(chart, request.GET.get("mg_per_kg")))
 
 
+# What each of the chart's actions tells the nurse it did (shown with the chart redrawn).
+DONE = {
+    "chart_check_in": "Checked in.",
+    "chart_checklist": "Checklist updated.",
+    "chart_waive": "Checklist item waived, with the reason on the chart.",
+    "chart_dose": "Dose recorded.",
+    "chart_vitals": "Vital signs recorded.",
+    "chart_side_effect": "Side effect recorded.",
+    "chart_side_effect_resolve": "Side effect marked resolved.",
+    "chart_acknowledge": "Alert acknowledged.",
+    "chart_ready_to_leave": "Ready-to-leave time recorded.",
+    "chart_monitoring": "Dose finished: monitoring started.",
+    "chart_discharge": "Discharged.",
+}
+
+
+def _done(request) -> None:
+    messages.success(request, DONE[request.resolver_match.url_name])
+
+
 def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_error):
     """Parse, call the service, and re-render the chart with the form's errors, if any.
 
@@ -249,6 +270,7 @@ def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_
         except ValidationError as exc:
             errors_onto(form, exc)
             return _render(request, session, status=400, **{form_name: form}, **on_error)
+        _done(request)
         return _render(request, session)
     return _render(request, session, status=400, **{form_name: form}, **on_error)
 
@@ -369,6 +391,7 @@ def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
         services.session_transition(session=session, to=Session.Status.MONITORING, by=request.user)
     except ValidationError as exc:
         return _render(request, session, status=400, status_error=exc.messages)
+    _done(request)
     return _render(request, session)
 
 
@@ -385,6 +408,7 @@ def discharge(request: HttpRequest, pk: int) -> HttpResponse:
             return _render(
                 request, session, status=400, discharge_form=form, discharge_refused=refused
             )
+        _done(request)
         return _render(request, session)
     return _render(request, session, status=400, discharge_form=form)
 

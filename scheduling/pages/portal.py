@@ -92,6 +92,14 @@ def respond(request: HttpRequest, pk: int) -> HttpResponse:
     if answer is None or planned is None:
         messages.error(request, "Choose confirm or cancel.")
         return redirect("pages:portal")
+    if answer == Session.Response.CANCELLED and request.POST.get("confirmed") != "1":
+        # Asked first, on a page of its own: works without JavaScript.
+        when = local_when(session.starts_at, access.own_patient(request).tz)
+        return render(
+            request,
+            "scheduling/pages/portal/cancel_confirm.html",
+            {"s": session, "when": when, "planned": request.POST["planned"]},
+        )
     try:
         services.session_respond(
             session=session, planned_starts_at=planned, answer=answer, now=timezone.now()
