@@ -285,3 +285,65 @@ def test_a_patient_confirms_from_the_portal_and_the_front_desk_sees_it(world, op
 def _shot(name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS / f"{name}.png"
+
+
+def _posts(page, part: str) -> list[str]:
+    """The POST requests the page sends to a URL containing `part`, as they are sent."""
+    sent = []
+    page.on(
+        "request", lambda r: sent.append(r.url) if r.method == "POST" and part in r.url else None
+    )
+    return sent
+
+
+def test_cancelling_a_whole_course_asks_first_and_a_double_click_sends_one_request(
+    world, open_page
+):
+    clinic = world["clinic"]
+    start = clinic.local_today() + dt.timedelta(days=7)
+    course = course_start(
+        patient=world["patient"], protocol=_iv(), start_date=start,
+        preferred_weekdays=[start.weekday()], preferred_time=dt.time(10),
+        by=world["users"]["front_desk"],
+    )  # fmt: skip
+    first = course.sessions.order_by("starts_at").first()
+    n = course.sessions.filter(status=Session.Status.BOOKED).count()
+    page = open_page()
+    login(page, "desk")
+    page.goto(f"/desk/sessions/{first.id}/")
+    cancel = page.locator("section", has=page.locator("#cancel-title"))
+    cancel.get_by_label("Scope").select_option(label="The whole course")
+    cancel.get_by_label("Reason").fill("Moving away")
+    cancel.get_by_role("button", name="Cancel session(s)").click()
+    page.get_by_role("heading", name=f"Cancel {n} sessions?").wait_for()
+    assert course.sessions.filter(status=Session.Status.BOOKED).count() == n  # asked only
+    sent = _posts(page, f"/desk/sessions/{first.id}/cancel/")
+    page.get_by_role("button", name=f"Yes, cancel {n} sessions").dblclick()
+    page.get_by_text(f"Cancelled {n} sessions:").wait_for()
+    assert len(sent) == 1
+    assert course.sessions.filter(status=Session.Status.BOOKED).count() == 0
+
+
+def test_a_double_click_on_an_htmx_button_sends_one_request_and_shows_it_busy(world, open_page):
+    session = _session_near_now(world)
+    chart_check_in(session, nurse=world["users"]["nurse"], now=timezone.now())
+    page = open_page(TABLET)
+    login(page, "nurse")
+    page.goto(f"/chart/{session.id}/")
+    line = page.locator("#chart-body form", has=page.locator("#id_systolic"))
+    for field, value in (("systolic", "124"), ("diastolic", "80"), ("heart_rate", "72")):
+        line.locator(f"#id_{field}").fill(value)
+    line.locator("#id_spo2").fill("98")
+    before = session.vitals.count()  # the check-in's pre-dose reading
+    sent = _posts(page, f"/chart/{session.id}/vitals/")
+    # Hold the answer back so the busy state can be seen while the request runs.
+    page.route(
+        f"**/chart/{session.id}/vitals/",
+        lambda route: (page.wait_for_timeout(300), route.continue_()),
+    )
+    button = line.get_by_role("button", name="Record")
+    button.dblclick()
+    assert button.is_disabled()
+    page.get_by_text("Vital signs recorded.").wait_for()
+    assert len(sent) == 1
+    assert session.vitals.count() == before + 1

@@ -40,6 +40,7 @@ from .forms import (
 )
 
 SLOT_MINUTES = 15
+CANCEL_IDS = "id_cancel_%s"  # the move form beside it has a scope field too: ids apart
 
 
 def _board_grid(board, calendar) -> dict:
@@ -300,7 +301,7 @@ def _session_context(request, session: Session, **forms) -> dict:
             initial={"date": local.date(), "time": local.time(), "chair": session.chair_id},
             clinic=session.clinic,
         ),
-        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "cancel_form": forms.get("cancel_form") or CancelForm(auto_id=CANCEL_IDS),
         "slot_errors": forms.get("slot_errors"),
         "slots_query": SlotsQueryForm(initial={"start": start}),
         "slots": slots,
@@ -384,7 +385,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel one session, this and the following, or the whole course: first a page that
     names how many sessions (and which) will be cancelled; only its button cancels."""
     session = access.session_for(request, pk, access.BOOKERS)
-    form = CancelForm(request.POST)
+    form = CancelForm(request.POST, auto_id=CANCEL_IDS)
     if form.is_valid():
         d = form.cleaned_data
         cancelled = None
