@@ -347,3 +347,25 @@ def test_a_double_click_on_an_htmx_button_sends_one_request_and_shows_it_busy(wo
     page.get_by_text("Vital signs recorded.").wait_for()
     assert len(sent) == 1
     assert session.vitals.count() == before + 1
+
+
+def test_a_patient_with_thoughts_of_self_harm_is_shown_the_clinics_phone_and_crisis_line(
+    world, open_page
+):
+    patient, clinic = world["patient"], world["clinic"]
+    clinic.phone, clinic.crisis_line = "+442071234567", "Samaritans: call 116 123, any time"
+    clinic.save()
+    patient.user = get_user_model().objects.create_user(username="robin", password=PASSWORD)
+    patient.save(update_fields=["user"])
+    phone = open_page(PHONE)
+    login(phone, "robin")
+    phone.get_by_role("link", name="Fill in the PHQ-9 questionnaire").click()
+    for i in range(8):
+        phone.check(f"input[name=item{i}][value='0']")
+    phone.check("input[name=item8][value='1']")  # thoughts of self-harm: several days
+    phone.get_by_role("button", name="Send my answers").click()
+    help_box = phone.get_by_role("alert").filter(has_text="Please talk to someone today")
+    help_box.wait_for()
+    assert "+44 20 7123 4567" in help_box.inner_text()
+    assert "Samaritans: call 116 123, any time" in help_box.inner_text()
+    assert "with your care team for your next visit" not in phone.content()

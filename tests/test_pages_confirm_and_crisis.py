@@ -285,3 +285,9 @@ def test_the_pages_load_the_busy_button_script(client, portal_user):
     assert 'src="/static/clinic/busy.js"' in page
     script = Path(finders.find("clinic/busy.js")).read_text()
     assert "htmx:beforeRequest" in script and "evt.preventDefault()" in script
+
+
+def test_the_crisis_line_is_set_in_the_clinics_admin(client, clinic, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x-9"))
+    url = reverse("admin:clinic_clinic_change", args=[clinic.id])
+    assert 'name="crisis_line"' in client.get(url).content.decode()
