@@ -27,9 +27,15 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
-    # No-shows to follow up, maintenance to book, REMS forms due.
+    # No-shows to follow up, maintenance to book.
     "staff-notices-raise-due": {
         "task": "scheduling.tasks.staff_notices_raise_due",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
+    # REMS monitoring forms due.
+    "rems-form-notices-raise-due": {
+        "task": "scheduling.tasks.rems_form_notices_raise_due",
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 600},
     },

@@ -329,12 +329,12 @@ SPECTACULAR_SETTINGS = {
         "clinic.api.schema.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "SessionStatusEnum": "scheduling.models.courses.Session.Status",
+        "SessionStatusEnum": "scheduling.booking.models.Session.Status",
         "WeekdayEnum": "clinic.models.Weekday",
         "ContraindicationKindEnum": "patients.models.Contraindication.Kind",
         "QuestionnaireKindEnum": "patients.models.QuestionnaireResponse.Kind",
-        "SideEffectKindEnum": "scheduling.models.chart.SideEffect.Kind",
-        "AlertKindEnum": "scheduling.models.chart.Alert.Kind",
+        "SideEffectKindEnum": "scheduling.chart.models.SideEffect.Kind",
+        "AlertKindEnum": "scheduling.chart.models.Alert.Kind",
     },
 }
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 from icalendar import Calendar, Event
 
-from .discreet import discreet
+from .booking.discreet import discreet
 from .reminder_content import clinic_address_lines, clinic_name_for_patients, preparation_lines
 
 

@@ -21,7 +21,7 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix, get_urlconf, reverse
 from phonenumbers import PhoneNumberFormat, format_number
 
-from .discreet import discreet, forbidden_words_in
+from .booking.discreet import discreet, forbidden_words_in
 from .models import Protocol, ReminderChannel, ReminderPolicy, ReminderTemplate
 
 _LINK_SALT = "scheduling.session-response"

@@ -40,7 +40,7 @@ from .models import (
     Session,
     StaffNotice,
 )
-from .models.reminders import DEFAULT_RULES
+from .reminders.models import DEFAULT_RULES
 
 
 def clinics_for_user(*, user: AbstractBaseUser) -> QuerySet[Clinic]:

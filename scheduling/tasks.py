@@ -33,3 +33,8 @@ def reminders_send_batch(claim_token: str) -> dict[str, int]:
 @shared_task
 def staff_notices_raise_due() -> int:
     return services.staff_notices_raise_due()
+
+
+@shared_task
+def rems_form_notices_raise_due() -> int:
+    return services.rems_form_notices_raise_due()

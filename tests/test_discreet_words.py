@@ -5,7 +5,7 @@ A clinic named and addressed "Manhattan Ketamine & Depression Center", with a pr
 named with drug words: the calendar feed (its real URL), every reminder's e-mail
 (subject, text, HTML, From) and text message, the page a reminder links to and the
 portal say none of the words, and still show the time and the place, which reads
-"Manhattan Center" (scheduling.discreet.discreet).
+"Manhattan Center" (scheduling.booking.discreet.discreet).
 """
 
 import datetime as dt
@@ -97,7 +97,7 @@ def send_first_sessions_reminders(session) -> None:
 
 
 def test_the_filter_leaves_a_readable_name():
-    from scheduling.discreet import discreet  # here: the module is new
+    from scheduling.booking.discreet import discreet  # here: the module is new
 
     assert discreet(NAME) == "Manhattan Center"
     assert discreet(ADDRESS) == "Manhattan Center\n350 Fifth Avenue\nNew York, NY 10118"

@@ -994,8 +994,9 @@ def test_a_sweep_that_finds_nothing_new_asks_a_fixed_few_queries_and_writes_noth
         session_no_show(session=s, by=None, now=s.starts_at + dt.timedelta(hours=1))
     later = course.sessions.order_by("starts_at")[3].starts_at
     assert staff_notices_raise_due(now=later) == 3
-    # The three facts' queries, the clinics' notice periods, and the noticed keys.
-    with django_assert_num_queries(5):
+    # The two facts' queries (no-shows, maintenance), the clinics' notice periods, and
+    # the noticed keys. (The REMS forms due are the chart's sweep.)
+    with django_assert_num_queries(4):
         assert staff_notices_raise_due(now=later) == 0
 
 
@@ -1012,7 +1013,11 @@ def test_an_open_ended_course_about_to_run_out_of_booked_sessions_raises_a_notic
 
 
 def test_a_discharged_esketamine_session_without_its_rems_form_raises_a_notice(clinic, staff):
-    from scheduling.services import rems_form_mark_filed, rems_report_record
+    from scheduling.services import (
+        rems_form_mark_filed,
+        rems_form_notices_raise_due,
+        rems_report_record,
+    )
 
     from .conftest import chart_through
 
@@ -1022,7 +1027,7 @@ def test_a_discharged_esketamine_session_without_its_rems_form_raises_a_notice(c
     now = s1.starts_at
     chart_through(s1, nurse=nurse, start=now)
 
-    staff_notices_raise_due(now=now + dt.timedelta(hours=3))
+    rems_form_notices_raise_due(now=now + dt.timedelta(hours=3))
     notice = StaffNotice.objects.get(kind=StaffNotice.Kind.REMS_FORM_DUE)
     assert notice.session == s1 and notice.due_on == dt.date(2027, 1, 11)
 
@@ -1035,17 +1040,19 @@ def test_a_discharged_esketamine_session_without_its_rems_form_raises_a_notice(c
     notice.refresh_from_db()
     assert notice.resolved_at is not None
     StaffNotice.objects.all().delete()
-    staff_notices_raise_due(now=now + dt.timedelta(days=2))
+    rems_form_notices_raise_due(now=now + dt.timedelta(days=2))
     assert not StaffNotice.objects.filter(kind=StaffNotice.Kind.REMS_FORM_DUE).exists()
 
 
 def test_an_iv_session_needs_no_rems_form(patient, staff):
+    from scheduling.services import rems_form_notices_raise_due
+
     from .conftest import chart_through
 
     s1 = first(start(patient))
     chart_through(s1, nurse=staff["nurse"], start=s1.starts_at)
 
-    staff_notices_raise_due(now=s1.starts_at + dt.timedelta(hours=3))
+    rems_form_notices_raise_due(now=s1.starts_at + dt.timedelta(hours=3))
 
     assert not StaffNotice.objects.filter(kind=StaffNotice.Kind.REMS_FORM_DUE).exists()
 

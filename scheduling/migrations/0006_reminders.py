@@ -2,7 +2,7 @@
 
 import datetime
 import django.db.models.deletion
-import scheduling.models.reminders
+import scheduling.reminders.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
             name='ReminderPolicy',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sender_name', models.CharField(blank=True, help_text="The clinic's name as patients see it in reminders (blank: the clinic's name). It must not name a drug or a diagnosis.", max_length=200, validators=[scheduling.models.reminders.validate_no_forbidden_words])),
+                ('sender_name', models.CharField(blank=True, help_text="The clinic's name as patients see it in reminders (blank: the clinic's name). It must not name a drug or a diagnosis.", max_length=200, validators=[scheduling.reminders.models.validate_no_forbidden_words])),
                 ('quiet_start', models.TimeField(default=datetime.time(21, 0), help_text="Quiet hours start (patient's local time), unless the patient set their own.")),
                 ('quiet_end', models.TimeField(default=datetime.time(8, 0), help_text="Quiet hours end (patient's local time).")),
                 ('maintenance_notice_days', models.PositiveSmallIntegerField(default=14, help_text='Tell the front desk when an open-ended course has no booked session beyond this many days.')),

@@ -10,6 +10,7 @@ from .chart import (
     questionnaire_submit,
     ready_to_leave_record,
     rems_form_mark_filed,
+    rems_form_notices_raise_due,
     rems_report_record,
     session_check_in,
     session_discharge,
@@ -26,6 +27,7 @@ from .courses import (
     course_start,
     courses_extend_horizon,
 )
+from .notices import staff_notice_raise, staff_notice_resolve, staff_notices_raise_due
 from .placement import Placement, placements_check
 from .protocols import (
     protocol_create,
@@ -45,8 +47,6 @@ from .reminders import (
     reminders_retime_for_patient,
     reminders_send_batch,
     session_respond,
-    staff_notice_resolve,
-    staff_notices_raise_due,
 )
 from .sessions import (
     TRANSITIONS,
@@ -70,6 +70,7 @@ __all__ = [
     "dose_record",
     "iv_total_mg",
     "questionnaire_submit",
+    "rems_form_notices_raise_due",
     "ready_to_leave_record",
     "rems_form_mark_filed",
     "rems_report_record",
@@ -106,6 +107,7 @@ __all__ = [
     "session_respond",
     "session_restore",
     "session_transition",
+    "staff_notice_raise",
     "staff_notice_resolve",
     "staff_notices_raise_due",
 ]

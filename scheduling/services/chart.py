@@ -53,7 +53,9 @@ from ..models import (
     StaffNotice,
     VitalSigns,
 )
+from ..selectors import sessions_rems_form_due
 from .courses import course_gate_check
+from .notices import staff_notice_resolve, staff_notices_raise
 from .sessions import session_transition
 
 logger = logging.getLogger(__name__)
@@ -1133,7 +1135,6 @@ def rems_form_mark_filed(
         raise ValidationError({"session": "The REMS form is already filed."})
     report.filed_at, report.filed_by, report.filed_reference = now, by, reference.strip()
     report.save(update_fields=["filed_at", "filed_by", "filed_reference"])
-    from .reminders import staff_notice_resolve  # the "REMS form due" notice is done
 
     staff_notice_resolve(
         notices=StaffNotice.objects.filter(
@@ -1144,3 +1145,41 @@ def rems_form_mark_filed(
     )
     logger.info("session %s: REMS form filed by user %s", session.id, by.pk)
     return report
+
+
+# Dosing and discharge have safety rules (the checklist; observation, vitals, alerts,
+# escort) that live here. Those write their record first, so asking for the record before
+# the status changes means no caller can reach these statuses around the rules.
+_RECORD_NEEDED = {
+    S.IN_PROGRESS: (DoseAdministration, "Record the dose first (the checklist must be done)."),
+    S.MONITORING: (DoseAdministration, "Record the dose first."),
+    S.DISCHARGED: (Discharge, "Discharge through the discharge form, which checks the criteria."),
+}
+
+
+def _session_status_changing(sender, *, session, to, **kwargs) -> None:
+    """Receiver of booking's session_status_changing (scheduling.apps)."""
+    needed = _RECORD_NEEDED.get(to)
+    if needed and not needed[0].objects.filter(session=session).exists():
+        raise ValidationError({"status": needed[1]})
+
+
+def rems_form_notices_raise_due(*, now: dt.datetime | None = None) -> int:
+    """The periodic check: a notice for each discharged esketamine session whose REMS
+    monitoring form is due, once per session however often this runs."""
+    now = now or timezone.now()
+    due = []
+    for session in sessions_rems_form_due(now=now):
+        local = session.starts_at.astimezone(session.clinic.tz)
+        due_on = local.date() + dt.timedelta(days=7)
+        due.append(dict(
+            clinic_id=session.clinic_id,
+            kind=StaffNotice.Kind.REMS_FORM_DUE,
+            dedupe_key=f"rems_form_due:{session.pk}",
+            message=f"The REMS monitoring form for session {session.number} of course "
+            f"{session.course_id} ({local:%a %d %b %Y}) is due by {due_on:%a %d %b %Y}.",
+            session_id=session.pk,
+            course_id=session.course_id,
+            due_on=due_on,
+        ))  # fmt: skip
+    return staff_notices_raise(due, now=now)

@@ -16,11 +16,12 @@ from clinic.selectors import clinic_calendar, user_has_role
 from patients.models import Patient
 from patients.selectors import screening_gate
 
+from ..booking.signals import sessions_changed
 from ..models import Course, Protocol, Session, SessionStatusChange, StaffNotice
 from ..planning import PlannedSession, PlanningError, plan_course
+from .notices import staff_notice_raise
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs
-from .reminders import reminders_plan_for_sessions, staff_notice_raise
 
 logger = logging.getLogger(__name__)
 Role = StaffMembership.Role
@@ -200,7 +201,7 @@ def _write_sessions(
         )
         for s in sessions
     )
-    reminders_plan_for_sessions(sessions=sessions, now=now)
+    sessions_changed.send(sender=Session, sessions=sessions, now=now)
     return sessions
 
 
@@ -421,7 +422,7 @@ def course_maintenance_frequency_set(
         session_transition(session=s, to=Session.Status.CANCELLED, by=by, note=note, now=now)
         for s in to_come
     ]
-    reminders_plan_for_sessions(sessions=cancelled, now=now)
+    sessions_changed.send(sender=Session, sessions=cancelled, now=now)
     course.maintenance_every_weeks, course.planned_until = every_weeks, None
     course._history_user, course._change_reason = by, note
     course.save(update_fields=["maintenance_every_weeks", "planned_until"])

@@ -29,12 +29,11 @@ import time
 import uuid
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from email.utils import parseaddr
 from functools import cache, partial
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import connection, transaction
@@ -65,13 +64,11 @@ from ..reminder_content import (
 from ..reminder_timing import QuietHours, reminder_timing
 from ..selectors import (
     ReminderRuleSpec,
-    courses_maintenance_to_book,
     reminder_policy,
     reminder_rules,
-    sessions_no_show_to_follow_up,
-    sessions_rems_form_due,
 )
 from ..sms import SmsError, SmsMessage, get_sms_backend
+from .notices import staff_notice_raise
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +291,11 @@ def reminders_retime_for_patient(*, patient_id: int, now: dt.datetime | None = N
 def _patient_reminder_settings_changed(sender, *, patient, changed, **kwargs) -> None:
     """Receiver of patients.signals.reminder_settings_changed (scheduling.apps)."""
     reminders_retime_for_patient(patient_id=patient.pk)
+
+
+def _sessions_changed(sender, *, sessions, now, **kwargs) -> None:
+    """Receiver of booking's sessions_changed (scheduling.apps): re-plan their reminders."""
+    reminders_plan_for_sessions(sessions=sessions, now=now)
 
 
 def _enqueue(task_name: str, kwargs: dict) -> bool:
@@ -910,83 +912,6 @@ def session_respond(
     return session
 
 
-# --- Staff notices -------------------------------------------------------------------------
-
-
-def staff_notice_raise(
-    *, clinic_id: int, kind: str, dedupe_key: str, message: str, now, **links
-) -> bool:
-    _, created = StaffNotice.objects.get_or_create(
-        dedupe_key=dedupe_key,
-        defaults=dict(clinic_id=clinic_id, kind=kind, message=message, created_at=now, **links),
-    )
-    return created
-
-
-def staff_notices_raise_due(*, now: dt.datetime | None = None) -> int:
-    """The periodic check: a notice for each no-show to follow up, each open-ended course
-    whose maintenance needs booking, and each discharged esketamine session whose REMS
-    monitoring form is due. One notice per fact, however often this runs: the facts
-    already noticed are found in one query per thousand, so a sweep that finds nothing
-    new writes nothing (at a network's size the facts run to tens of thousands)."""
-    now = now or timezone.now()
-    due: list[dict] = []
-    for session in sessions_no_show_to_follow_up(now=now):
-        local = session.starts_at.astimezone(session.clinic.tz)
-        due.append(dict(
-            clinic_id=session.clinic_id,
-            kind=StaffNotice.Kind.NO_SHOW,
-            dedupe_key=f"no_show:{session.pk}",
-            message=f"Session {session.number} of course {session.course_id} on "
-            f"{local:%a %d %b %Y %H:%M} was a no-show. Call the patient and rebook.",
-            session_id=session.pk,
-            course_id=session.course_id,
-        ))  # fmt: skip
-    for course, last in courses_maintenance_to_book(now=now):
-        local = last.astimezone(course.clinic.tz) if last else None
-        when = f"{local:%a %d %b %Y}" if local else "none"
-        due.append(dict(
-            clinic_id=course.clinic_id,
-            kind=StaffNotice.Kind.MAINTENANCE_DUE,
-            dedupe_key=f"maintenance_due:{course.pk}:{local.date() if local else 'none'}",
-            message=f"Course {course.pk} needs its next maintenance sessions booked (last "
-            f"booked session: {when}).",
-            course_id=course.pk,
-            due_on=local.date() if local else now.date(),
-        ))  # fmt: skip
-    for session in sessions_rems_form_due(now=now):
-        local = session.starts_at.astimezone(session.clinic.tz)
-        due_on = local.date() + dt.timedelta(days=7)
-        due.append(dict(
-            clinic_id=session.clinic_id,
-            kind=StaffNotice.Kind.REMS_FORM_DUE,
-            dedupe_key=f"rems_form_due:{session.pk}",
-            message=f"The REMS monitoring form for session {session.number} of course "
-            f"{session.course_id} ({local:%a %d %b %Y}) is due by {due_on:%a %d %b %Y}.",
-            session_id=session.pk,
-            course_id=session.course_id,
-            due_on=due_on,
-        ))  # fmt: skip
-    keys = [n["dedupe_key"] for n in due]
-    noticed = set()
-    for i in range(0, len(keys), 1000):
-        chunk = StaffNotice.objects.filter(dedupe_key__in=keys[i : i + 1000])
-        noticed.update(chunk.values_list("dedupe_key", flat=True))
-    created = sum(staff_notice_raise(**n, now=now) for n in due if n["dedupe_key"] not in noticed)
-    if created:
-        logger.info("raised %s staff notices", created)
-    return created
-
-
-def staff_notice_resolve(
-    *, notices: Iterable[StaffNotice], by: AbstractBaseUser | None, now: dt.datetime
-) -> int:
-    ids = [n.pk for n in notices]
-    return StaffNotice.objects.filter(pk__in=ids, resolved_at__isnull=True).update(
-        resolved_at=now, resolved_by=by
-    )
-
-
 __all__ = [
     "TransportError",
     "reminder_claim",
@@ -998,6 +923,4 @@ __all__ = [
     "reminders_reclaim_stuck",
     "reminders_send_batch",
     "session_respond",
-    "staff_notice_resolve",
-    "staff_notices_raise_due",
 ]

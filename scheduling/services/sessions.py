@@ -17,9 +17,9 @@ from django.utils import timezone
 from clinic.models import Chair, StaffMembership
 from clinic.selectors import user_has_role
 
-from ..models import Course, Discharge, DoseAdministration, Session, SessionStatusChange
+from ..booking.signals import session_status_changing, sessions_changed
+from ..models import Course, Session, SessionStatusChange
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
-from .reminders import reminders_plan_for_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ TRANSITIONS: dict[str, set[str]] = {
     S.NO_SHOW: {S.BOOKED},
 }
 UNDO = {(S.CANCELLED, S.BOOKED), (S.NO_SHOW, S.BOOKED)}
-# Dosing and discharge have safety rules (the checklist; observation, vitals, alerts,
-# escort) that live in the chart services. Those write their record first, so asking for
-# the record here means no caller can reach these statuses around the rules.
-CHART_RECORD_NEEDED = {
-    S.IN_PROGRESS: (DoseAdministration, "Record the dose first (the checklist must be done)."),
-    S.MONITORING: (DoseAdministration, "Record the dose first."),
-    S.DISCHARGED: (Discharge, "Discharge through the discharge form, which checks the criteria."),
-}
 
 
 def _label(status: str) -> str:
@@ -93,9 +85,7 @@ def session_transition(
             raise ValidationError(
                 {"status": f"This session is on {day:%a %d %b %Y}; check-in is only on the day."}
             )
-    needed = CHART_RECORD_NEEDED.get(to)
-    if needed and not needed[0].objects.filter(session=session).exists():
-        raise ValidationError({"status": needed[1]})
+    session_status_changing.send(sender=Session, session=session, to=to)
     if to == S.NO_SHOW and now < session.starts_at:
         raise ValidationError({"status": "A session cannot be a no-show before it starts."})
     session.status = to
@@ -199,7 +189,7 @@ def session_move(
     except IntegrityError as exc:
         raise constraint_to_validation(exc) from exc
     Session.objects.filter(pk__in=[s.id for s in moving]).mark_changed()
-    reminders_plan_for_sessions(sessions=moving, now=now)
+    sessions_changed.send(sender=Session, sessions=moving, now=now)
     return [s for s, _, _ in sorted(order, key=lambda t: t[1].starts_at)]
 
 
@@ -227,7 +217,7 @@ def session_cancel(
         course.status = Course.Status.STOPPED
         course._history_user = by
         course.save(update_fields=["status"])
-    reminders_plan_for_sessions(sessions=cancelled, now=now)
+    sessions_changed.send(sender=Session, sessions=cancelled, now=now)
     return cancelled
 
 
@@ -236,7 +226,7 @@ def session_no_show(
     *, session: Session, by: AbstractBaseUser | None, note: str = "", now: dt.datetime | None = None
 ) -> Session:
     session = session_transition(session=session, to=S.NO_SHOW, by=by, note=note, now=now)
-    reminders_plan_for_sessions(sessions=[session], now=now or timezone.now())
+    sessions_changed.send(sender=Session, sessions=[session], now=now or timezone.now())
     return session
 
 
@@ -291,7 +281,7 @@ def session_restore(
         course.status = Course.Status.ACTIVE
         course._history_user = by
         course.save(update_fields=["status"])
-    reminders_plan_for_sessions(sessions=[restored], now=now)
+    sessions_changed.send(sender=Session, sessions=[restored], now=now)
     return restored
 
 
@@ -358,5 +348,5 @@ def session_book(
         changed_at=now,
         note=note,
     )
-    reminders_plan_for_sessions(sessions=[session], now=now)
+    sessions_changed.send(sender=Session, sessions=[session], now=now)
     return session

@@ -9,8 +9,8 @@ database's constraints by construction:
 
 - the time grid: each clinic has chairs x 3 slots a day (08:00, 11:00, 14:00 local, three
   hours apart, longer than any session), and each (chair, slot) "lane" holds one
-  session per weekday, so no chair is ever double-booked;
-- a lane runs two tracks (even and odd weekdays: every other weekday, never two days
+  session per open day, so no chair is ever double-booked;
+- a lane runs two tracks (even and odd open days: every other one, never two days
   running, so the 48-hour minimum gap holds); each track runs courses one after the
   other, and a patient's courses stay in one track of one lane, so no patient is ever in
   two sessions at once;
@@ -70,6 +70,10 @@ class Scale:
     patients: int
     sessions: int
     vitals: int
+    # Days a week the clinics open (Monday first). The yardstick's networks open every
+    # day, so their peak hour can be replayed whatever the day (`make load` run on a
+    # Sunday found work at only the two clinics where it was Monday already).
+    open_days: int = 5
 
 
 SCALES = {
@@ -77,9 +81,16 @@ SCALES = {
     # A network of 1,000 clinics at full scale; the small one has 20 clinics of the same shape
     # (a board of 48 sessions a day), so one load profile runs on both. Two patients or more
     # to every lane (chair and slot): a lane's two tracks each need one.
-    "small": Scale(clinics=20, chairs=16, patients=2_500, sessions=10_000, vitals=100_000),
+    "small": Scale(
+        clinics=20, chairs=16, patients=2_500, sessions=10_000, vitals=100_000, open_days=7
+    ),
     "full": Scale(
-        clinics=1_000, chairs=16, patients=100_000, sessions=1_000_000, vitals=10_000_000
+        clinics=1_000,
+        chairs=16,
+        patients=100_000,
+        sessions=1_000_000,
+        vitals=10_000_000,
+        open_days=7,
     ),
 }
 
@@ -246,7 +257,7 @@ def data_generate(*, scale: Scale, seed: int, log=lambda s: None) -> dict[str, i
     OpeningHours.objects.bulk_create(
         OpeningHours(clinic=c, weekday=d, opens=dt.time(7, 30), closes=dt.time(18))
         for c in clinics
-        for d in range(5)
+        for d in range(scale.open_days)
     )
     Chair.objects.bulk_create(
         Chair(clinic=c, name=f"Chair {n:02d}") for c in clinics for n in range(1, scale.chairs + 1)
@@ -412,18 +423,19 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def _weekdays_ending(last: dt.date, n: int) -> list[dt.date]:
+def _open_days_ending(last: dt.date, n: int, open_days: int) -> list[dt.date]:
+    """The last `n` open days up to `last`."""
     days, day = [], last
     while len(days) < n:
-        if day.weekday() < 5:
+        if day.weekday() < open_days:
             days.append(day)
         day -= dt.timedelta(days=1)
     return days[::-1]
 
 
-def _weekday_after(day: dt.date) -> dt.date:
+def _open_day_after(day: dt.date, open_days: int) -> dt.date:
     day += dt.timedelta(days=1)
-    while day.weekday() >= 5:
+    while day.weekday() >= open_days:
         day += dt.timedelta(days=1)
     return day
 
@@ -450,7 +462,8 @@ def _plan(*, scale, clinics, clinic_patients, protocols, chairs, rng, now):
     """Courses and sessions as rows, and the sessions that have a chart."""
     course_id, session_id = _next_id(Course), _next_id(Session)
     today = now.date()
-    last_day = _weekdays_ending(today, 1)[0]
+    open_days = scale.open_days
+    last_day = _open_days_ending(today, 1, open_days)[0]
     shapes = [(protocols[code], w, base, extra) for code, w, base, extra in COURSE_SHAPES]
     shape_weights = [s[1] for s in shapes]
     phases = {p.id: _phase_ids(p) for p in protocols.values()}
@@ -463,8 +476,8 @@ def _plan(*, scale, clinics, clinic_patients, protocols, chairs, rng, now):
         ahead = max(2, round(max(per_lane) * FUTURE_SHARE))
         future_end = last_day
         for _ in range(ahead):
-            future_end = _weekday_after(future_end)
-        days = _weekdays_ending(future_end, max(per_lane))
+            future_end = _open_day_after(future_end, open_days)
+        days = _open_days_ending(future_end, max(per_lane), open_days)
         utc = {
             (d, k): dt.datetime.combine(d, t, tzinfo=tz).astimezone(dt.UTC)
             for d in days
@@ -472,8 +485,8 @@ def _plan(*, scale, clinics, clinic_patients, protocols, chairs, rng, now):
         }
         pool = clinic_patients[ci]
         lane_pools = [pool[i::lanes_per_clinic] for i in range(lanes_per_clinic)]
-        # The working day in progress: today, or on a weekend the Friday before.
-        clinic_today = _weekdays_ending(now.astimezone(tz).date(), 1)[0]
+        # The working day in progress: today, or on a closed day the last open one.
+        clinic_today = _open_days_ending(now.astimezone(tz).date(), 1, open_days)[0]
         for lane in range(lanes_per_clinic):
             chair = chairs[clinic.id][lane % scale.chairs]
             k = lane // scale.chairs

@@ -1,5 +1,16 @@
-from ..discreet import FORBIDDEN_WORDS
-from .chart import (
+"""The app's models, as Django loads them: each room's own, gathered (one app label,
+`scheduling`, so no table moved)."""
+
+from .booking.discreet import FORBIDDEN_WORDS
+from .booking.models import (
+    Course,
+    Protocol,
+    ProtocolPhase,
+    Session,
+    SessionStatusChange,
+    StaffNotice,
+)
+from .chart.models import (
     VITAL_BOUNDS,
     Alert,
     CheckIn,
@@ -15,16 +26,13 @@ from .chart import (
     SideEffect,
     VitalSigns,
 )
-from .courses import Course, Session, SessionStatusChange
-from .protocols import Protocol, ProtocolPhase
-from .reminders import (
+from .reminders.models import (
     Reminder,
     ReminderChannel,
     ReminderKind,
     ReminderPolicy,
     ReminderRule,
     ReminderTemplate,
-    StaffNotice,
 )
 
 __all__ = [

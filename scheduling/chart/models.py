@@ -1,6 +1,6 @@
 """The session chart: what a nurse records from check-in to discharge.
 
-Clinical records here are written by the services in scheduling/services/chart.py and
+Clinical records here are written by the services in scheduling/chart/services.py and
 never edited in place: vitals and side effects are corrected by a new row that amends
 the old one (the original stays), and the other records are one per session.
 """
@@ -17,8 +17,7 @@ from clinic.models import Clinic
 from clinic.validators import WEIGHT_KG_BELOW, ConstraintErrorsOnFields, validate_weight_kg
 from patients.models import Patient, QuestionnaireResponse
 
-from .courses import Session
-from .protocols import Protocol
+from ..booking.models import Protocol, Session
 
 _USER = settings.AUTH_USER_MODEL
 

@@ -1,4 +1,4 @@
-"""Reminders to patients and notices to staff.
+"""Reminders to patients.
 
 A `Reminder` row per (session, kind, channel) is both the outbox and the record of what
 was sent: it is planned in the booking's own transaction, claimed by a sweep, and
@@ -9,7 +9,6 @@ when, and what the messages say, is configured per clinic (`ReminderPolicy`,
 
 import datetime as dt
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -17,8 +16,8 @@ from django.db.models import Q
 from clinic.models import Clinic
 from clinic.validators import ConstraintErrorsOnFields
 
-from ..discreet import forbidden_words_in
-from .courses import Course, Session
+from ..booking.discreet import forbidden_words_in
+from ..booking.models import Session
 
 
 def validate_no_forbidden_words(text: str) -> None:
@@ -290,54 +289,3 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder {self.pk}: {self.kind}/{self.channel} of session {self.session_id}"
-
-
-class StaffNotice(models.Model):
-    """Something the front desk or a nurse must act on, raised by the periodic tasks.
-
-    The message names sessions and courses by number and time, never the patient: the
-    admin links to the session for who it is.
-    """
-
-    class Kind(models.TextChoices):
-        NO_SHOW = "no_show", "No-show: follow up"
-        MAINTENANCE_DUE = "maintenance_due", "Maintenance needs booking"
-        REMS_FORM_DUE = "rems_form_due", "REMS monitoring form due"
-        PATIENT_CANCELLED = "patient_cancelled", "Patient cancelled from a reminder"
-        REMINDER_FAILED = "reminder_failed", "Reminder could not be delivered"
-        SCREENING_DUE = "screening_due", "Screening due before more sessions are booked"
-
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="staff_notices")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    session = models.ForeignKey(
-        Session, on_delete=models.CASCADE, null=True, blank=True, related_name="staff_notices"
-    )
-    course = models.ForeignKey(
-        Course, on_delete=models.CASCADE, null=True, blank=True, related_name="staff_notices"
-    )
-    reminder = models.ForeignKey(
-        Reminder, on_delete=models.SET_NULL, null=True, blank=True, related_name="staff_notices"
-    )
-    message = models.TextField()
-    due_on = models.DateField(null=True, blank=True, help_text="Act by this date, if any.")
-    # One notice per fact: periodic tasks run again and again, and this makes a second
-    # run a no-op even when two run at once.
-    dedupe_key = models.CharField(max_length=120, unique=True)
-    created_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["resolved_at", "-created_at"]
-        indexes = [
-            models.Index(
-                fields=["clinic", "created_at"],
-                condition=Q(resolved_at__isnull=True),
-                name="staff_notice_open_idx",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.pk})"
