@@ -34,6 +34,14 @@ class Clinic(models.Model):
     address = models.TextField(blank=True)
     phone = PhoneNumberField(blank=True)
     email = models.EmailField(blank=True)
+    crisis_line = models.CharField(
+        "crisis line shown to patients",
+        max_length=200,
+        blank=True,
+        help_text="Shown, with the clinic's phone, to a patient whose PHQ-9 answer on "
+        'thoughts of self-harm is above 0 (e.g. "Samaritans: call 116 123, free, day or '
+        "night\"). Empty: the clinic's phone only.",
+    )
     maintenance_horizon_days = models.PositiveSmallIntegerField(
         default=90,
         validators=[MinValueValidator(7, "Write maintenance sessions out at least a week ahead.")],
@@ -143,6 +151,15 @@ class Clinic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def crisis_help(self) -> dict[str, str]:
+        """What a patient who reports thoughts of self-harm (PHQ-9 item 9 above 0) is shown
+        at once: the clinic's phone and the crisis line the clinic sets (either may be
+        empty). The portal shows it and the clinician's alert names it."""
+        phone = ""
+        if self.phone:
+            phone = getattr(self.phone, "as_international", None) or str(self.phone)
+        return {"phone": phone, "phone_link": str(self.phone or ""), "line": self.crisis_line}
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

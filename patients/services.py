@@ -293,7 +293,7 @@ def questionnaire_record(
     """Store a PHQ-9 or GAD-7 with its total and band.
 
     Raises no alert by itself: staff and the chart record questionnaires through
-    scheduling.services.questionnaire_submit, which adds the PHQ-9 item 9 alert (alerts
+    scheduling.chart.services.questionnaire_submit, which adds the PHQ-9 item 9 alert (alerts
     belong to scheduling, which patients may not import).
     """
     now = now or timezone.now()

@@ -285,3 +285,95 @@ def test_a_patient_confirms_from_the_portal_and_the_front_desk_sees_it(world, op
 def _shot(name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS / f"{name}.png"
+
+
+def _posts(page, part: str) -> list[str]:
+    """The POST requests the page sends to a URL containing `part`, as they are sent."""
+    sent = []
+    page.on(
+        "request", lambda r: sent.append(r.url) if r.method == "POST" and part in r.url else None
+    )
+    return sent
+
+
+def test_cancelling_a_whole_course_asks_first_and_a_double_click_sends_one_request(
+    world, open_page
+):
+    clinic = world["clinic"]
+    start = clinic.local_today() + dt.timedelta(days=7)
+    course = course_start(
+        patient=world["patient"], protocol=_iv(), start_date=start,
+        preferred_weekdays=[start.weekday()], preferred_time=dt.time(10),
+        by=world["users"]["front_desk"],
+    )  # fmt: skip
+    first = course.sessions.order_by("starts_at").first()
+    n = course.sessions.filter(status=Session.Status.BOOKED).count()
+    page = open_page()
+    login(page, "desk")
+    page.goto(f"/desk/sessions/{first.id}/")
+    cancel = page.locator("section", has=page.locator("#cancel-title"))
+    cancel.get_by_label("Scope").select_option(label="The whole course")
+    cancel.get_by_label("Reason").fill("Moving away")
+    cancel.get_by_role("button", name="Cancel session(s)").click()
+    page.get_by_role("heading", name=f"Cancel {n} sessions?").wait_for()
+    assert course.sessions.filter(status=Session.Status.BOOKED).count() == n  # asked only
+    url = f"/desk/sessions/{first.id}/cancel/"
+    sent = _posts(page, url)
+    # A person's double click: two real clicks apart, the first request still running
+    # (held back here), so without the busy button the second would be sent as well.
+    page.route(f"**{url}", lambda route: (page.wait_for_timeout(400), route.continue_()))
+    box = page.get_by_role("button", name=f"Yes, cancel {n} sessions").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    page.wait_for_timeout(150)
+    page.mouse.click(x, y)
+    page.get_by_text(f"Cancelled {n} sessions:").wait_for()
+    assert len(sent) == 1
+    assert course.sessions.filter(status=Session.Status.BOOKED).count() == 0
+
+
+def test_a_double_click_on_an_htmx_button_sends_one_request_and_shows_it_busy(world, open_page):
+    session = _session_near_now(world)
+    chart_check_in(session, nurse=world["users"]["nurse"], now=timezone.now())
+    page = open_page(TABLET)
+    login(page, "nurse")
+    page.goto(f"/chart/{session.id}/")
+    line = page.locator("#chart-body form", has=page.locator("#id_systolic"))
+    for field, value in (("systolic", "124"), ("diastolic", "80"), ("heart_rate", "72")):
+        line.locator(f"#id_{field}").fill(value)
+    line.locator("#id_spo2").fill("98")
+    before = session.vitals.count()  # the check-in's pre-dose reading
+    sent = _posts(page, f"/chart/{session.id}/vitals/")
+    # Hold the answer back so the busy state can be seen while the request runs.
+    page.route(
+        f"**/chart/{session.id}/vitals/",
+        lambda route: (page.wait_for_timeout(300), route.continue_()),
+    )
+    button = line.get_by_role("button", name="Record")
+    button.dblclick()
+    assert button.is_disabled()
+    page.get_by_text("Vital signs recorded.").wait_for()
+    assert len(sent) == 1
+    assert session.vitals.count() == before + 1
+
+
+def test_a_patient_with_thoughts_of_self_harm_is_shown_the_clinics_phone_and_crisis_line(
+    world, open_page
+):
+    patient, clinic = world["patient"], world["clinic"]
+    clinic.phone, clinic.crisis_line = "+442071234567", "Samaritans: call 116 123, any time"
+    clinic.save()
+    patient.user = get_user_model().objects.create_user(username="robin", password=PASSWORD)
+    patient.save(update_fields=["user"])
+    phone = open_page(PHONE)
+    login(phone, "robin")
+    phone.get_by_role("link", name="Fill in the PHQ-9 questionnaire").click()
+    for i in range(8):
+        phone.check(f"input[name=item{i}][value='0']")
+    phone.check("input[name=item8][value='1']")  # thoughts of self-harm: several days
+    phone.get_by_role("button", name="Send my answers").click()
+    help_box = phone.get_by_role("alert").filter(has_text="Please talk to someone today")
+    help_box.wait_for()
+    assert "+44 20 7123 4567" in help_box.inner_text()
+    assert "Samaritans: call 116 123, any time" in help_box.inner_text()
+    assert "with your care team for your next visit" not in phone.content()

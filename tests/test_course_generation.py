@@ -1,4 +1,4 @@
-"""Turning a protocol into a patient's concrete sessions (scheduling.services.course_start)."""
+"""Turning a protocol into a patient's concrete sessions (booking's course_start)."""
 
 import datetime as dt
 import zoneinfo

@@ -1,6 +1,6 @@
 """API for protocols, courses and sessions. Thin: parse, check the role, call a service.
 
-Every business rule is in scheduling.services; a refusal there is a 400 naming the
+Every business rule is in the rooms' services; a refusal there is a 400 naming the
 field (clinic.api.base.exception_handler), exactly as for malformed input.
 """
 

@@ -328,7 +328,7 @@ class SessionQuerySet(models.QuerySet):
     def mark_changed(self) -> int:
         """Move these sessions' `version` on: something their chart or their day board row
         shows has changed. The conditional GETs of the chart and the day board read it
-        (scheduling.selectors: chart_validator, day_board_validator)."""
+        (scheduling.chart.selectors: chart_validator, day_board_validator)."""
         return self.update(version=F("version") + 1)
 
 
@@ -385,7 +385,7 @@ class Session(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     # The patient's answer to the confirm-or-cancel reminder, for this session time
-    # (a move clears it). Written by scheduling.services.session_respond.
+    # (a move clears it). Written by scheduling.reminders.services.session_respond.
     patient_response = models.CharField(
         max_length=20, choices=Response.choices, blank=True, help_text="Patient's answer."
     )

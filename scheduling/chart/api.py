@@ -1,6 +1,6 @@
 """API for the session chart: vitals, side effects, doses, questionnaires and alerts.
 
-Reads are scoped like every endpoint; writes go through scheduling.services.chart.
+Reads are scoped like every endpoint; writes go through scheduling.chart.services.
 Vitals and side effects are append-only: no update or delete endpoints exist, and a
 correction is a new record that names the one it amends.
 """

@@ -586,20 +586,21 @@ REMISSION_BELOW = {QuestionnaireResponse.Kind.PHQ9: 5}
 def course_outcomes(*, course: Course) -> dict[str, Outcome]:
     """PHQ-9 and GAD-7 over a course, in two queries.
 
-    Baseline: the last score taken at or before the course's first session (its end, so
-    a PHQ-9 at that session's check-in counts); latest: the last one after it. Response
-    is a drop of at least 50 % from baseline; remission a latest PHQ-9 below 5.
+    Baseline: the first score of the course, taken from its start day (the clinic's
+    midnight) to the end of its first session (so a PHQ-9 at that session's check-in
+    counts); a second one that day never replaces it. With none in that window, the
+    last score before it (a screening score from the run-up). Latest: the last score
+    after the first session. Response is a drop of at least 50 % from baseline;
+    remission a latest PHQ-9 below 5.
     """
     first = (
         course.sessions.exclude(status__in=[Session.Status.CANCELLED, Session.Status.NO_SHOW])
         .order_by("starts_at")
         .first()
     )
+    opens, cut = course.clinic.day_bounds(course.start_date)
     if first is not None:
         cut = first.ends_at
-    else:
-        next_day = course.start_date + dt.timedelta(days=1)
-        cut = dt.datetime.combine(next_day, dt.time(), tzinfo=course.clinic.tz)
     responses = QuestionnaireResponse.objects.filter(patient_id=course.patient_id).order_by(
         "completed_at", "id"
     )
@@ -609,9 +610,10 @@ def course_outcomes(*, course: Course) -> dict[str, Outcome]:
     outcomes = {}
     for kind in QuestionnaireResponse.Kind.values:
         rows = by_kind.get(kind, [])
-        before = [r for r in rows if r.completed_at <= cut]
+        in_course = [r for r in rows if opens <= r.completed_at <= cut]
+        before = [r for r in rows if r.completed_at < opens]
         after = [r for r in rows if r.completed_at > cut]
-        baseline = before[-1] if before else None
+        baseline = in_course[0] if in_course else (before[-1] if before else None)
         latest = after[-1] if after else None
         if baseline is None or latest is None:
             outcomes[kind] = Outcome(kind, baseline, latest)
@@ -670,7 +672,7 @@ def course_overview(*, course: Course) -> CourseOverview:
     if baseline is not None:
         phq9 = phq9.filter(completed_at__gte=baseline.completed_at)
     else:
-        phq9 = phq9.filter(completed_at__date__gte=course.start_date)
+        phq9 = phq9.filter(completed_at__gte=course.clinic.day_bounds(course.start_date)[0])
     open_alerts = list(
         Alert.objects.filter(patient_id=course.patient_id, acknowledged_at__isnull=True).order_by(
             "raised_at", "id"

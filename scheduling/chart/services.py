@@ -137,11 +137,14 @@ def questionnaire_submit(
     session: Session | None = None,
     completed_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
+    shown_crisis_help: bool = False,
 ) -> QuestionnaireResponse:
     """Record a PHQ-9 or GAD-7; a PHQ-9 with item 9 above 0 raises an alert.
 
     The one way in for staff, the chart and the patient portal: the alert lives here
     because alerts belong to scheduling. Item errors are named `items[i]`.
+    `shown_crisis_help`: the caller (the portal) shows the patient the clinic's phone and
+    crisis line at once (Clinic.crisis_help); the alert then says what they were shown.
     """
     now = now or timezone.now()
     if session is not None and session.patient_id != patient.id:
@@ -150,16 +153,23 @@ def questionnaire_submit(
         patient=patient, kind=kind, items=items, by=by, completed_at=completed_at, now=now
     )
     if response.kind == QuestionnaireResponse.Kind.PHQ9 and response.item9:
+        message = (
+            f"PHQ-9 item 9 (thoughts of self-harm) scored {response.item9} of 3: "
+            "a clinician must assess the patient."
+        )
+        if shown_crisis_help:
+            shown = patient.clinic.crisis_help()
+            told = [f"the clinic's phone ({shown['phone'] or 'none set'})"]
+            if shown["line"]:
+                told.append(f"the crisis line ({shown['line']})")
+            message += f" The portal showed the patient, at once, {' and '.join(told)}."
         alert = Alert.objects.create(
             clinic_id=patient.clinic_id,
             patient=patient,
             session=session,
             kind=Alert.Kind.PHQ9_ITEM9,
             questionnaire=response,
-            message=(
-                f"PHQ-9 item 9 (thoughts of self-harm) scored {response.item9} of 3: "
-                "a clinician must assess the patient."
-            ),
+            message=message,
             raised_at=now,
         )
         logger.warning("alert %s: phq9 item 9 for patient %s", alert.id, patient.id)

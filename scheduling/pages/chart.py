@@ -7,6 +7,7 @@ render the whole page.
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -236,6 +237,26 @@ def dose_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(_dose_preview(chart, request.GET.get("mg_per_kg")))
 
 
+# What each of the chart's actions tells the nurse it did (shown with the chart redrawn).
+DONE = {
+    "chart_check_in": "Checked in.",
+    "chart_checklist": "Checklist updated.",
+    "chart_waive": "Checklist item waived, with the reason on the chart.",
+    "chart_dose": "Dose recorded.",
+    "chart_vitals": "Vital signs recorded.",
+    "chart_side_effect": "Side effect recorded.",
+    "chart_side_effect_resolve": "Side effect marked resolved.",
+    "chart_acknowledge": "Alert acknowledged.",
+    "chart_ready_to_leave": "Ready-to-leave time recorded.",
+    "chart_monitoring": "Dose finished: monitoring started.",
+    "chart_discharge": "Discharged.",
+}
+
+
+def _done(request) -> None:
+    messages.success(request, DONE[request.resolver_match.url_name])
+
+
 def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_error):
     """Parse, call the service, and re-render the chart with the form's errors, if any.
 
@@ -252,6 +273,7 @@ def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_
         except ValidationError as exc:
             errors_onto(form, exc)
             return _render(request, session, status=400, **{form_name: form}, **on_error)
+        _done(request)
         return _render(request, session)
     return _render(request, session, status=400, **{form_name: form}, **on_error)
 
@@ -376,6 +398,7 @@ def monitoring(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except ValidationError as exc:
         return _render(request, session, status=400, status_error=exc.messages)
+    _done(request)
     return _render(request, session)
 
 
@@ -392,6 +415,7 @@ def discharge(request: HttpRequest, pk: int) -> HttpResponse:
             return _render(
                 request, session, status=400, discharge_form=form, discharge_refused=refused
             )
+        _done(request)
         return _render(request, session)
     return _render(request, session, status=400, discharge_form=form)
 

@@ -1,5 +1,7 @@
 """Clinician: courses with open alerts, and one course at a glance with its PHQ-9 trend."""
 
+from collections import Counter
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -47,10 +49,13 @@ def _series(overview) -> dict:
     outcome = overview.outcomes[QuestionnaireResponse.Kind.PHQ9]
     tz = overview.course.clinic.tz
     baseline = outcome.baseline.total if outcome.baseline else None
+    local = [r.completed_at.astimezone(tz) for r in overview.phq9]
+    per_day = Counter(t.date() for t in local)
+    # Each score is its own point: two the same day sit side by side, told apart by time.
     return {
         "points": [
-            {"x": r.completed_at.astimezone(tz).strftime("%d %b"), "y": r.total}
-            for r in overview.phq9
+            {"x": t.strftime("%d %b %H:%M" if per_day[t.date()] > 1 else "%d %b"), "y": r.total}
+            for t, r in zip(local, overview.phq9, strict=True)
         ],
         "baseline": baseline,
         "response": baseline / 2 if baseline is not None else None,
@@ -111,6 +116,7 @@ def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
         except ValidationError as exc:
             errors_onto(form, exc, {"acknowledgement_note": "note", "alert": "note"})
         else:
+            messages.success(request, f"Acknowledged: {alert.get_kind_display()}.")
             return redirect("pages:course", pk=c.pk)
     return _render(request, c, status=400, forms={alert.id: form})
 

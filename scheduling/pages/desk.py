@@ -2,10 +2,13 @@
 
 import datetime as dt
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -21,6 +24,7 @@ from patients.services import patient_register, record_access_log
 from ..booking import selectors as booking_selectors
 from ..booking import services as booking_services
 from ..booking.models import Protocol, Session
+from ..booking.services import Scope
 from ..chart import selectors as chart_selectors
 from . import access
 from .forms import (
@@ -37,6 +41,7 @@ from .forms import (
 )
 
 SLOT_MINUTES = 15
+CANCEL_IDS = "id_cancel_%s"  # the move form beside it has a scope field too: ids apart
 
 
 def _board_grid(board, calendar) -> dict:
@@ -161,6 +166,11 @@ def patient_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             errors_onto(form, exc)
         else:
+            messages.success(
+                request,
+                f"Registered {patient.first_name} {patient.last_name}, record number "
+                f"{patient.mrn}.",
+            )
             return redirect("pages:patient", pk=patient.pk)
     return render(
         request,
@@ -234,8 +244,15 @@ def course_new(request: HttpRequest) -> HttpResponse:
         try:
             if action == "confirm":
                 course = booking_services.course_start(**_course_args(form), by=request.user)
-                first = course.sessions.order_by("starts_at").first()
+                booked = list(course.sessions.order_by("starts_at"))
+                first = booked[0]
                 day = first.starts_at.astimezone(course.clinic.tz).date()
+                messages.success(
+                    request,
+                    f"Course booked: {len(booked)} session{pluralize(len(booked))} of "
+                    f"{course.protocol.name}, the first on "
+                    f"{first.starts_at.astimezone(course.clinic.tz):%a %d %b %Y, %H:%M}.",
+                )
                 url = reverse("pages:board") + f"?clinic={course.clinic_id}&date={day:%Y-%m-%d}"
                 if request.htmx:
                     response = HttpResponse(status=204)
@@ -285,7 +302,7 @@ def _session_context(request, session: Session, **forms) -> dict:
             initial={"date": local.date(), "time": local.time(), "chair": session.chair_id},
             clinic=session.clinic,
         ),
-        "cancel_form": forms.get("cancel_form") or CancelForm(),
+        "cancel_form": forms.get("cancel_form") or CancelForm(auto_id=CANCEL_IDS),
         "slot_errors": forms.get("slot_errors"),
         "slots_query": SlotsQueryForm(initial={"start": start}),
         "slots": slots,
@@ -303,6 +320,11 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "scheduling/pages/desk/session.html", context)
 
 
+def _say_moved(request, moved: list[Session], tz) -> None:
+    n = len(moved)
+    messages.success(request, f"Moved {n} session{pluralize(n)}: now {_sessions_line(moved, tz)}.")
+
+
 def _after_edit(session: Session) -> HttpResponse:
     return redirect("pages:session", pk=session.pk)
 
@@ -315,7 +337,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         d = form.cleaned_data
         try:
-            booking_services.session_move(
+            moved = booking_services.session_move(
                 session=session,
                 starts_at=combine_local(d["date"], d["time"], session.clinic.tz),
                 chair=d["chair"],
@@ -326,27 +348,64 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             errors_onto(form, exc, {"starts_at": "time", "chair_id": "chair"})
         else:
+            _say_moved(request, moved, session.clinic.tz)
             return _after_edit(session)
     context = _session_context(request, session, move_form=form)
     return render(request, "scheduling/pages/desk/session.html", context, status=400)
 
 
+def _in_scope(session: Session, scope: str) -> list[Session]:
+    """The sessions a cancel of `session` in `scope` would cancel, locked as
+    session_cancel locks them (the session, then its scope): the scope's one
+    statement lives there, so the count asked about is the count cancelled."""
+    locked = Session.objects.select_for_update().get(pk=session.pk)
+    return booking_services.sessions_in_scope(locked, scope)
+
+
+def _sessions_line(sessions: list[Session], tz) -> str:
+    return "; ".join(
+        f"session {s.number} on {s.starts_at.astimezone(tz):%a %d %b %Y, %H:%M}" for s in sessions
+    )
+
+
+def _cancel_confirm(request, session, form, targets, status=200) -> HttpResponse:
+    tz = session.clinic.tz
+    context = {
+        "session": session,
+        "form": form,
+        "scope": form.cleaned_data["scope"],
+        "targets": [{"s": s, "local": s.starts_at.astimezone(tz)} for s in targets],
+        "count": len(targets),
+    }
+    return render(request, "scheduling/pages/desk/cancel_confirm.html", context, status=status)
+
+
 @login_required
 @require_POST
 def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel one session, this and the following, or the whole course: first a page that
+    names how many sessions (and which) will be cancelled; only its button cancels."""
     session = access.session_for(request, pk, access.BOOKERS)
-    form = CancelForm(request.POST)
+    form = CancelForm(request.POST, auto_id=CANCEL_IDS)
     if form.is_valid():
+        d = form.cleaned_data
+        cancelled = None
         try:
-            booking_services.session_cancel(
-                session=session,
-                scope=form.cleaned_data["scope"],
-                reason=form.cleaned_data["reason"],
-                by=request.user,
-            )
+            with transaction.atomic():
+                targets = _in_scope(session, d["scope"])
+                if d["confirmed"] == len(targets):  # asked, and the count is still the same
+                    cancelled = booking_services.session_cancel(
+                        session=session, scope=d["scope"], reason=d["reason"], by=request.user
+                    )
         except ValidationError as exc:
             errors_onto(form, exc)
         else:
+            if cancelled is None:  # not asked yet, or the count changed since: ask
+                return _cancel_confirm(request, session, form, targets)
+            n = len(cancelled)
+            what = _sessions_line(cancelled, session.clinic.tz)
+            stopped = " The course is stopped." if d["scope"] == Scope.ALL else ""
+            messages.success(request, f"Cancelled {n} session{pluralize(n)}: {what}.{stopped}")
             return _after_edit(session)
     context = _session_context(request, session, cancel_form=form)
     return render(request, "scheduling/pages/desk/session.html", context, status=400)
@@ -367,12 +426,19 @@ def session_slot(request: HttpRequest, pk: int) -> HttpResponse:
             if chair is None:
                 raise ValidationError({"chair": "That chair is not at this clinic."})
             if d["action"] == "move":
-                booking_services.session_move(
+                moved = booking_services.session_move(
                     session=session, starts_at=d["starts_at"], chair=chair, by=request.user
                 )
+                _say_moved(request, moved, session.clinic.tz)
                 return _after_edit(session)
             booked = booking_services.session_book(
                 course=session.course, starts_at=d["starts_at"], chair=chair, by=request.user
+            )
+            messages.success(
+                request,
+                f"Booked session {booked.number} on "
+                f"{booked.starts_at.astimezone(session.clinic.tz):%a %d %b %Y, %H:%M} "
+                f"in {chair.name}.",
             )
             return redirect("pages:session", pk=booked.pk)
         except ValidationError as exc:

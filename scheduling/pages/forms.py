@@ -123,6 +123,9 @@ class MoveForm(forms.Form):
 class CancelForm(forms.Form):
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.ONE)
     reason = forms.CharField(required=False, max_length=500)
+    # How many sessions the person agreed to cancel on the confirmation step; empty, the
+    # step is shown first (no cancelling without it, with or without JavaScript).
+    confirmed = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
 class SlotForm(forms.Form):

@@ -94,6 +94,14 @@ def respond(request: HttpRequest, pk: int) -> HttpResponse:
     if answer is None or planned is None:
         messages.error(request, "Choose confirm or cancel.")
         return redirect("pages:portal")
+    if answer == Session.Response.CANCELLED and request.POST.get("confirmed") != "1":
+        # Asked first, on a page of its own: works without JavaScript.
+        when = local_when(session.starts_at, access.own_patient(request).tz)
+        return render(
+            request,
+            "scheduling/pages/portal/cancel_confirm.html",
+            {"s": session, "when": when, "planned": request.POST["planned"]},
+        )
     try:
         reminders_services.session_respond(
             session=session, planned_starts_at=planned, answer=answer, now=timezone.now()
@@ -114,20 +122,40 @@ def phq9(request: HttpRequest) -> HttpResponse:
     form = Phq9Form(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            chart_services.questionnaire_submit(
+            response = chart_services.questionnaire_submit(
                 patient=patient,
                 kind=QuestionnaireResponse.Kind.PHQ9,
                 items=form.items(),
                 by=request.user,
+                shown_crisis_help=True,  # phq9_result shows it when item 9 is above 0
             )
         except ValidationError as exc:
             form.item_errors(exc)
         else:
+            if response.item9:
+                messages.success(request, "Thank you: your answers are saved.")
+                return redirect("pages:phq9_result", pk=response.pk)
             messages.success(
                 request, "Thank you: your answers are with your care team for your next visit."
             )
             return redirect("pages:portal")
     return render(request, "scheduling/pages/portal/phq9.html", {"form": form})
+
+
+@login_required
+@require_GET
+def phq9_result(request: HttpRequest, pk: int) -> HttpResponse:
+    """After a PHQ-9 whose item 9 (thoughts of self-harm) is above 0: the clinic's phone
+    and its crisis line, at once, not "for your next visit"."""
+    patient = access.own_patient(request)
+    response = patient.questionnaires.filter(pk=pk).first()
+    if response is None:
+        raise Http404
+    return render(
+        request,
+        "scheduling/pages/portal/phq9_result.html",
+        {"response": response, "help": patient.clinic.crisis_help()},
+    )
 
 
 @login_required

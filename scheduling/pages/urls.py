@@ -62,6 +62,7 @@ urlpatterns = [
     path("portal/", portal.portal, name="portal"),
     path("portal/sessions/<int:pk>/respond/", portal.respond, name="portal_respond"),
     path("portal/phq9/", portal.phq9, name="phq9"),
+    path("portal/phq9/<int:pk>/", portal.phq9_result, name="phq9_result"),
     path("portal/reminders/", portal.reminder_settings, name="reminder_settings"),
     path("portal/calendar/new/", portal.calendar_reset, name="calendar_reset"),
     path("calendar/<str:token>.ics", portal.calendar, name="calendar"),

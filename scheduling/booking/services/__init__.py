@@ -31,6 +31,7 @@ from .sessions import (
     session_no_show,
     session_restore,
     session_transition,
+    sessions_in_scope,
 )
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "session_no_show",
     "session_restore",
     "session_transition",
+    "sessions_in_scope",
     "staff_notice_raise",
     "staff_notice_resolve",
     "staff_notices_raise",

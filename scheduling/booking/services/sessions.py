@@ -99,8 +99,10 @@ def session_transition(
     return session
 
 
-def _scoped(session: Session, scope: str):
-    """The booked sessions an edit of `session` in `scope` touches, in time order."""
+def sessions_in_scope(session: Session, scope: str) -> list[Session]:
+    """The booked sessions an edit of `session` in `scope` touches, in time order, locked
+    (in the caller's transaction): what a move or a cancel will touch, and what the
+    pages' confirmation counts."""
     if scope not in Scope.values:
         raise ValidationError({"scope": f"Scope must be one of {', '.join(Scope.values)}."})
     if scope == Scope.ONE:
@@ -145,7 +147,7 @@ def session_move(
     shift = starts_at.astimezone(tz).replace(tzinfo=None) - session.starts_at.astimezone(
         tz
     ).replace(tzinfo=None)
-    moving = _scoped(session, scope)
+    moving = sessions_in_scope(session, scope)
     placements = []
     for s in moving:
         local = s.starts_at.astimezone(tz).replace(tzinfo=None) + shift
@@ -208,7 +210,7 @@ def session_cancel(
     """
     now = now or timezone.now()
     session = Session.objects.select_for_update().get(pk=session.pk)
-    targets = _scoped(session, scope)
+    targets = sessions_in_scope(session, scope)
     cancelled = [
         session_transition(session=s, to=S.CANCELLED, by=by, note=reason, now=now) for s in targets
     ]
