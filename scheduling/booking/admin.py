@@ -9,7 +9,6 @@ from clinic.admin_scope import ScopedAdmin, ScopedHistoryAdmin, ScopedInline
 from clinic.forms import errors_onto
 from clinic.models import Chair, Weekday
 
-from ..reminders import selectors as reminders_selectors
 from . import services as booking_services
 from .models import Course, Protocol, ProtocolPhase, Session, SessionStatusChange, StaffNotice
 
@@ -315,41 +314,7 @@ class SessionAdmin(ScopedHistoryAdmin):
         # The service already saved everything; saving the form's copy would undo it.
 
 
-# --- Reminders and staff notices -------------------------------------------------------------
-
-
-@admin.display(description="Reminders")
-def session_reminders(obj):
-    """The session's reminders as a read-only table (not an inline: no formset to post)."""
-    from django.utils.html import format_html, format_html_join
-
-    rows = reminders_selectors.reminders_for_session(session=obj)
-    tz = obj.clinic.tz
-    body = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                r.get_kind_display(),
-                r.get_channel_display(),
-                r.get_status_display(),
-                r.get_skip_reason_display() if r.skip_reason else "",
-                f"{r.due_at.astimezone(tz):%a %d %b %H:%M}",
-                f"{r.sent_at.astimezone(tz):%a %d %b %H:%M}" if r.sent_at else "",
-                r.delivery_status or r.last_error,
-            )
-            for r in rows
-        ),
-    )
-    return format_html(
-        "<table><tr><th>kind</th><th>channel</th><th>status</th><th>why skipped</th>"
-        "<th>due (clinic time)</th><th>sent</th><th>delivery / error</th></tr>{}</table>",
-        body,
-    )
-
-
-SessionAdmin.session_reminders = staticmethod(session_reminders)
-SessionAdmin.readonly_fields = [*SessionAdmin.readonly_fields, "session_reminders"]
+# --- Staff notices -------------------------------------------------------------------------
 
 
 @admin.register(StaffNotice)

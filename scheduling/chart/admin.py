@@ -20,7 +20,6 @@ from clinic.forms import errors_onto
 from clinic.models import Clinic, StaffMembership
 from patients.models import Patient, QuestionnaireResponse
 
-from ..booking.admin import SessionAdmin
 from ..booking.models import Protocol, Session
 from . import services as chart_services
 from .models import (
@@ -865,17 +864,3 @@ class ClinicChecklistItemAdmin(ScopedHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # retired instead: the check-ins that asked it keep it
-
-
-class SessionWithChartAdmin(SessionAdmin):
-    """Booking's session page, with the whole chart under the session's details."""
-
-    panels = ("chart",)
-
-    @admin.display(description="Chart")
-    def chart(self, obj):
-        return chart_panel(obj)
-
-
-admin.site.unregister(Session)
-admin.site.register(Session, SessionWithChartAdmin)

@@ -5,6 +5,7 @@ from django.contrib import admin
 from clinic.admin_scope import ScopedAdmin
 
 from .models import Reminder, ReminderPolicy, ReminderRule, ReminderTemplate
+from .selectors import reminders_for_session
 
 
 @admin.register(Reminder)
@@ -51,3 +52,32 @@ class ReminderRuleAdmin(ScopedAdmin):
 class ReminderTemplateAdmin(ScopedAdmin):
     list_display = ["clinic", "kind", "channel", "subject"]
     list_filter = ["clinic", "kind", "channel"]
+
+
+def session_reminders(obj):
+    """The session's reminders as a read-only table (not an inline: no formset to post)."""
+    from django.utils.html import format_html, format_html_join
+
+    rows = reminders_for_session(session=obj)
+    tz = obj.clinic.tz
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                r.get_kind_display(),
+                r.get_channel_display(),
+                r.get_status_display(),
+                r.get_skip_reason_display() if r.skip_reason else "",
+                f"{r.due_at.astimezone(tz):%a %d %b %H:%M}",
+                f"{r.sent_at.astimezone(tz):%a %d %b %H:%M}" if r.sent_at else "",
+                r.delivery_status or r.last_error,
+            )
+            for r in rows
+        ),
+    )
+    return format_html(
+        "<table><tr><th>kind</th><th>channel</th><th>status</th><th>why skipped</th>"
+        "<th>due (clinic time)</th><th>sent</th><th>delivery / error</th></tr>{}</table>",
+        body,
+    )

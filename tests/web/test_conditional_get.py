@@ -15,8 +15,8 @@ from scheduling.booking.services import course_start
 from scheduling.chart.models import Alert
 from scheduling.chart.services import alert_acknowledge, vitals_record
 
-from ..conftest import NORMAL_VITALS, chart_check_in, chart_dose, make_ready_patient
 from ..chart.test_api_chart import api
+from ..conftest import NORMAL_VITALS, chart_check_in, chart_dose, make_ready_patient
 
 MIN = dt.timedelta(minutes=1)
 DAY = dt.date(2027, 1, 4)  # the iv_session's day, 10:00 London (= UTC in winter)

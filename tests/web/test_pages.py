@@ -14,7 +14,14 @@ from scheduling.booking.models import Course, Session
 from scheduling.booking.services import course_start, session_cancel
 from scheduling.chart.models import Alert
 
-from ..conftest import NORMAL_VITALS, at, chart_check_in, chart_dose, make_clinic, make_ready_patient
+from ..conftest import (
+    NORMAL_VITALS,
+    at,
+    chart_check_in,
+    chart_dose,
+    make_clinic,
+    make_ready_patient,
+)
 
 NOW = at(2027, 1, 4, 9)  # Monday 4 January 2027, 09:00 London
 
