@@ -36,7 +36,7 @@ from functools import cache, partial
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.mail import get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -44,7 +44,6 @@ from django.utils import timezone
 from clinic.db import table
 from clinic.models import Clinic
 
-from ..mail import ReminderEmail
 from ..models import (
     Protocol,
     Reminder,
@@ -487,7 +486,7 @@ class _Sender:
         return self._shared[key]
 
     def send_email(self, *, to: str, message: Message, message_id: str) -> str:
-        email = ReminderEmail(
+        email = EmailMultiAlternatives(
             subject=message.subject,
             body=message.text,
             from_email=reminder_from_email(settings.DEFAULT_FROM_EMAIL),
