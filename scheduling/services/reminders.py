@@ -37,11 +37,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from clinic.db import table
 from clinic.models import Clinic
 
 from ..models import (
@@ -594,37 +593,34 @@ class _Changed(Exception):
     """The row or its session changed after the batch was read."""
 
 
-_MARK_SENT_SQL = None
-
-
 def _mark_sent(
     *, reminder_id: int, claim_token: uuid.UUID, now: dt.datetime, message_id: str
 ) -> bool:
     """Mark a claimed reminder sent, in the caller's transaction, if it still holds the
     claim and its session is still booked at the time it was planned for.
 
-    One statement, so the hot path costs one round trip: the UPDATE takes the row's lock
-    (a cancellation that comes now waits for our commit) and PostgreSQL re-checks the
-    claim on the row's latest version if another transaction changed it meanwhile. Plain
-    SQL rather than the ORM because this runs once per message (see the benchmark)."""
-    global _MARK_SENT_SQL
-    if _MARK_SENT_SQL is None:
-        r, s = table(Reminder), table(Session)
-        _MARK_SENT_SQL = (
-            f"UPDATE {r} SET status = %s, sent_at = %s, claim_token = NULL, "
-            f"provider_message_id = %s, last_error = '', updated_at = %s FROM {s} "
-            f"WHERE {r}.id = %s AND {r}.claim_token = %s "
-            f"AND {s}.id = {r}.session_id AND {s}.status = %s "
-            f"AND {s}.starts_at = {r}.session_starts_at"
+    One UPDATE: it takes the row's lock (a cancellation that comes now waits for our
+    commit), and PostgreSQL re-checks the whole condition on the row's latest version if
+    another transaction changed it meanwhile. The session is asked with Exists rather
+    than `session__status=...`: a filter across the relation makes Django move every
+    condition into a `pk IN (subquery)`, whose claim check would not be re-checked."""
+    booked = Session.objects.filter(
+        pk=OuterRef("session_id"),
+        status=Session.Status.BOOKED,
+        starts_at=OuterRef("session_starts_at"),
+    )
+    marked = Reminder.objects.filter(Exists(booked), pk=reminder_id, claim_token=claim_token)
+    return (
+        marked.update(
+            status=R.SENT,
+            sent_at=now,
+            claim_token=None,
+            provider_message_id=message_id,
+            last_error="",
+            updated_at=now,
         )
-    token = claim_token if connection.features.has_native_uuid_field else claim_token.hex
-    now = connection.ops.adapt_datetimefield_value(now)  # as the ORM writes it
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _MARK_SENT_SQL,
-            [R.SENT, now, message_id, now, reminder_id, token, Session.Status.BOOKED],
-        )
-        return cursor.rowcount == 1
+        == 1
+    )
 
 
 def _send_loaded(
