@@ -867,8 +867,12 @@ def session_respond(
 
     if answer not in Session.Response.values:
         raise ValidationError({"answer": "Choose confirm or cancel."})
+    # The session's row alone (`of`): a lock on the clinic's and the patient's rows would
+    # hold up every booking of theirs at its COMMIT (tests/test_reminder_answer_race.py).
     session = (
-        Session.objects.select_for_update().select_related("clinic", "patient").get(pk=session.pk)
+        Session.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient")
+        .get(pk=session.pk)
     )
     if session.starts_at != planned_starts_at:
         raise ValidationError(
@@ -881,9 +885,13 @@ def session_respond(
         raise ValidationError({"session": "This appointment is no longer booked."})
     if now >= session.starts_at:
         raise ValidationError({"session": "This appointment has already started."})
+    # One UPDATE, the version moved on with the answer (mark_changed's rule, exact under
+    # this row's lock). A second UPDATE of a row this transaction wrote has PostgreSQL
+    # check its foreign keys again at COMMIT, waiting on any course a booking or a
+    # clinician's change has locked while they wait on this session: a deadlock.
     session.patient_response, session.responded_at = answer, now
-    session.save(update_fields=["patient_response", "responded_at"])
-    Session.objects.filter(pk=session.pk).mark_changed()
+    session.version += 1
+    session.save(update_fields=["patient_response", "responded_at", "version"])
     if answer == Session.Response.CANCELLED:
         session_cancel(
             session=session, by=None, reason="Cancelled by the patient from a reminder.", now=now
