@@ -134,3 +134,34 @@ def test_a_clinician_changing_the_maintenance_of_a_patient_confirming_waits_then
         Session.Status.CANCELLED,
         Session.Response.CONFIRMED,
     )
+
+
+def test_a_clinician_changing_the_maintenance_of_a_patient_cancelling_waits_then_goes_on(
+    patient, esketamine_trd, staff
+):
+    # Cancelling writes the session twice (the answer, then session_cancel), so its
+    # foreign keys are checked at COMMIT: the answer takes the course first, as the
+    # clinician's change does, and the change waits for it before touching the session.
+    course = course_start(
+        patient=patient, protocol=esketamine_trd, start_date=dt.date(2027, 1, 5),
+        preferred_weekdays=[1, 4], preferred_time=dt.time(9, 30), by=None, now=at(2027, 1, 1),
+    )  # fmt: skip
+    session = course.sessions.filter(phase__name="Maintenance").earliest("starts_at")
+
+    outcome = race(
+        session,
+        Session.Response.CANCELLED,
+        lambda: course_maintenance_frequency_set(
+            course=course, every_weeks=1, by=staff["clinician"], reason="Relapse", now=NOW
+        ),
+    )
+
+    assert outcome == {"patient": "done", "staff": "done", "staff waited": True}, outcome
+    session.refresh_from_db()
+    assert (session.status, session.patient_response) == (
+        Session.Status.CANCELLED,
+        Session.Response.CANCELLED,
+    )
+    assert session.status_changes.get(to_status=Session.Status.CANCELLED).note == (
+        "Cancelled by the patient from a reminder."
+    )

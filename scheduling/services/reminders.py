@@ -44,6 +44,7 @@ from django.utils import timezone
 from clinic.models import Clinic
 
 from ..models import (
+    Course,
     Protocol,
     Reminder,
     ReminderChannel,
@@ -867,6 +868,11 @@ def session_respond(
 
     if answer not in Session.Response.values:
         raise ValidationError({"answer": "Choose confirm or cancel."})
+    if answer == Session.Response.CANCELLED:
+        # Cancelling writes the session more than once (the answer, then session_cancel),
+        # so PostgreSQL checks its foreign keys at COMMIT, the course's among them: the
+        # course is locked first, in the order its other writers take (course, sessions).
+        list(Course.objects.select_for_update(no_key=True).filter(pk=session.course_id))
     # The session's row alone (`of`): a lock on the clinic's and the patient's rows would
     # hold up every booking of theirs at its COMMIT (tests/test_reminder_answer_race.py).
     session = (
