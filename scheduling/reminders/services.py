@@ -35,15 +35,14 @@ from functools import cache, partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import get_connection
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from clinic.db import table
 from clinic.models import Clinic
 
-from ..booking.models import Protocol, Session, StaffNotice
+from ..booking.models import Course, Protocol, Session, StaffNotice
 from ..booking.services.notices import staff_notice_raise, staff_notices_raise
 from .content import (
     Message,
@@ -53,7 +52,6 @@ from .content import (
     reminder_from_email,
     reminder_render,
 )
-from .mail import ReminderEmail
 from .models import Reminder, ReminderChannel, ReminderPolicy, ReminderTemplate
 from .selectors import (
     ReminderRuleSpec,
@@ -483,7 +481,7 @@ class _Sender:
         return self._shared[key]
 
     def send_email(self, *, to: str, message: Message, message_id: str) -> str:
-        email = ReminderEmail(
+        email = EmailMultiAlternatives(
             subject=message.subject,
             body=message.text,
             from_email=reminder_from_email(settings.DEFAULT_FROM_EMAIL),
@@ -591,37 +589,34 @@ class _Changed(Exception):
     """The row or its session changed after the batch was read."""
 
 
-_MARK_SENT_SQL = None
-
-
 def _mark_sent(
     *, reminder_id: int, claim_token: uuid.UUID, now: dt.datetime, message_id: str
 ) -> bool:
     """Mark a claimed reminder sent, in the caller's transaction, if it still holds the
     claim and its session is still booked at the time it was planned for.
 
-    One statement, so the hot path costs one round trip: the UPDATE takes the row's lock
-    (a cancellation that comes now waits for our commit) and PostgreSQL re-checks the
-    claim on the row's latest version if another transaction changed it meanwhile. Plain
-    SQL rather than the ORM because this runs once per message (see the benchmark)."""
-    global _MARK_SENT_SQL
-    if _MARK_SENT_SQL is None:
-        r, s = table(Reminder), table(Session)
-        _MARK_SENT_SQL = (
-            f"UPDATE {r} SET status = %s, sent_at = %s, claim_token = NULL, "
-            f"provider_message_id = %s, last_error = '', updated_at = %s FROM {s} "
-            f"WHERE {r}.id = %s AND {r}.claim_token = %s "
-            f"AND {s}.id = {r}.session_id AND {s}.status = %s "
-            f"AND {s}.starts_at = {r}.session_starts_at"
+    One UPDATE: it takes the row's lock (a cancellation that comes now waits for our
+    commit), and PostgreSQL re-checks the whole condition on the row's latest version if
+    another transaction changed it meanwhile. The session is asked with Exists rather
+    than `session__status=...`: a filter across the relation makes Django move every
+    condition into a `pk IN (subquery)`, whose claim check would not be re-checked."""
+    booked = Session.objects.filter(
+        pk=OuterRef("session_id"),
+        status=Session.Status.BOOKED,
+        starts_at=OuterRef("session_starts_at"),
+    )
+    marked = Reminder.objects.filter(Exists(booked), pk=reminder_id, claim_token=claim_token)
+    return (
+        marked.update(
+            status=R.SENT,
+            sent_at=now,
+            claim_token=None,
+            provider_message_id=message_id,
+            last_error="",
+            updated_at=now,
         )
-    token = claim_token if connection.features.has_native_uuid_field else claim_token.hex
-    now = connection.ops.adapt_datetimefield_value(now)  # as the ORM writes it
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _MARK_SENT_SQL,
-            [R.SENT, now, message_id, now, reminder_id, token, Session.Status.BOOKED],
-        )
-        return cursor.rowcount == 1
+        == 1
+    )
 
 
 def _send_loaded(
@@ -868,8 +863,17 @@ def session_respond(
 
     if answer not in Session.Response.values:
         raise ValidationError({"answer": "Choose confirm or cancel."})
+    if answer == Session.Response.CANCELLED:
+        # Cancelling writes the session more than once (the answer, then session_cancel),
+        # so PostgreSQL checks its foreign keys at COMMIT, the course's among them: the
+        # course is locked first, in the order its other writers take (course, sessions).
+        list(Course.objects.select_for_update(no_key=True).filter(pk=session.course_id))
+    # The session's row alone (`of`): a lock on the clinic's and the patient's rows would
+    # hold up every booking of theirs at its COMMIT (tests/test_reminder_answer_race.py).
     session = (
-        Session.objects.select_for_update().select_related("clinic", "patient").get(pk=session.pk)
+        Session.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient")
+        .get(pk=session.pk)
     )
     if session.starts_at != planned_starts_at:
         raise ValidationError(
@@ -882,9 +886,13 @@ def session_respond(
         raise ValidationError({"session": "This appointment is no longer booked."})
     if now >= session.starts_at:
         raise ValidationError({"session": "This appointment has already started."})
+    # One UPDATE, the version moved on with the answer (mark_changed's rule, exact under
+    # this row's lock). A second UPDATE of a row this transaction wrote has PostgreSQL
+    # check its foreign keys again at COMMIT, waiting on any course a booking or a
+    # clinician's change has locked while they wait on this session: a deadlock.
     session.patient_response, session.responded_at = answer, now
-    session.save(update_fields=["patient_response", "responded_at"])
-    Session.objects.filter(pk=session.pk).mark_changed()
+    session.version += 1
+    session.save(update_fields=["patient_response", "responded_at", "version"])
     if answer == Session.Response.CANCELLED:
         session_cancel(
             session=session, by=None, reason="Cancelled by the patient from a reminder.", now=now

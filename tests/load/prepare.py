@@ -133,16 +133,12 @@ def clinic_world(clinic, group, relative) -> dict | None:
     staff = {role: User.objects.get(username=f"{GENERATED}{role}-{clinic.pk}") for role in ROLES}
     booked = {s.patient_id for s in today}
     signing = clinic.patients.order_by("-pk").values_list("pk", flat=True).first()
-    patients = list(clinic.patients.exclude(pk__in=booked).filter(
+    patients = clinic.patients.exclude(pk__in=booked).filter(
         Q(sessions__status=Session.Status.BOOKED, sessions__starts_at__gt=end)
-    ).distinct().order_by("pk")[:PATIENTS_PER_CLINIC])  # fmt: skip
-    # Not the patient whose finding awaits the clinician's sign-off (booking waits for it),
-    # nor those with a portal login: a front desk moving a patient's session while the
-    # patient confirms it deadlocked once in PostgreSQL (a 500; issue note, stop 29), a
-    # defect the profile keeps apart until it is fixed.
-    portal = {p.pk for p in patients}
+    ).distinct().order_by("pk")[:PATIENTS_PER_CLINIC]  # fmt: skip
+    # Not the patient whose finding awaits the clinician's sign-off: booking waits for it.
     courses = Course.objects.filter(clinic=clinic, status=Course.Status.ACTIVE).exclude(
-        patient_id__in={*booked, signing, *portal}
+        patient_id__in={*booked, signing}
     ).order_by("pk").values_list("pk", flat=True)[:20]  # fmt: skip
     return {
         "id": clinic.pk,

@@ -476,17 +476,6 @@ def test_the_answer_link_is_the_one_reverse_writes(settings):
         )
 
 
-def test_reminder_emails_are_of_the_shape_written_directly(patient):
-    # The sender's own e-mails take the direct writing (scheduling.mail): a header or
-    # part added to them would quietly send every reminder through the slow path.
-    from scheduling.reminders.mail import _Written
-
-    start(patient)
-    assert run_sweep(at(2027, 1, 2, 10)) == {"sent": 2}
-    (email,) = mail.outbox
-    assert isinstance(email.message(), _Written)
-
-
 def test_a_claim_whose_worker_died_is_taken_back_after_the_timeout_and_sent_once(patient, settings):
     settings.REMINDER_CLAIM_TIMEOUT_SECONDS = 600
     start(patient)
