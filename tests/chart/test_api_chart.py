@@ -318,28 +318,24 @@ def test_recording_vitals_is_a_fixed_few_queries(
     assert VitalSigns.objects.filter(session=iv_session).count() == 2 + 3  # charted + posted
 
 
-def test_a_reading_built_by_hand_is_what_the_serializer_documents(iv_session, staff):
-    """vitals_data (the POST response and the day board) equals VitalSignsSerializer,
-    for a reading that was corrected, its correction with a temperature, and a plain one."""
-    from scheduling.chart.api import VitalSignsSerializer, vitals_data
-    from scheduling.chart.services import vitals_record
-
+def test_a_posted_reading_answers_as_the_serializer_documents_it(iv_session, staff, nurse):
+    """The POST's answer is VitalSignsSerializer's, the same as a read of the reading, for
+    a correction with a temperature."""
     from ..conftest import chart_through
 
-    nurse, start = staff["nurse"], iv_session.starts_at
-    chart_through(iv_session, nurse=nurse, start=start, to=Session.Status.MONITORING)
+    start = iv_session.starts_at
+    chart_through(iv_session, nurse=staff["nurse"], start=start, to=Session.Status.MONITORING)
     first = VitalSigns.objects.filter(session=iv_session).order_by("id").last()
-    fixed = vitals_record(
-        session=iv_session, by=nurse, timepoint=first.timepoint, amends=first,
-        amendment_reason="Wrong patient's cuff", now=start + 50 * MIN,
-        **{**NORMAL_VITALS, "temperature_c": "36.85", "respiratory_rate": 14},
-    )  # fmt: skip
-    readings = [*VitalSigns.objects.filter(session=iv_session).order_by("id"), fixed]
-    assert len(readings) == 4
-    for reading in readings:
-        assert vitals_data(reading) == VitalSignsSerializer(reading).data, reading.pk
-    assert vitals_data(first)["amended_by"] == fixed.pk
-    assert vitals_data(fixed)["temperature_c"] == "36.9"
+    body = {**vitals(iv_session, "after"), "amends": first.pk, "temperature_c": "36.9",
+            "amendment_reason": "Wrong patient's cuff", "respiratory_rate": 14}  # fmt: skip
+    with time_machine.travel(start + 50 * MIN, tick=False):
+        posted = nurse.post("/api/v1/vitals/", body, format="json")
+    assert posted.status_code == 201, posted.json()
+    answer = posted.json()
+    assert answer["temperature_c"] == "36.9" and answer["amends"] == first.pk
+    assert answer["amended_by"] is None
+    assert nurse.get(f"/api/v1/vitals/{answer['id']}/").json() == answer
+    assert nurse.get(f"/api/v1/vitals/{first.pk}/").json()["amended_by"] == answer["id"]
 
 
 def test_each_request_body_serializer_binds_fields_of_its_own():
