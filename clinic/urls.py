@@ -9,6 +9,7 @@ from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
 from scheduling.booking.api import CourseViewSet, ProtocolViewSet, StaffNoticeViewSet
+from scheduling.booking.pages import urls as booking_pages
 from scheduling.chart.api import (
     AlertViewSet,
     DayBoardViewSet,
@@ -18,7 +19,11 @@ from scheduling.chart.api import (
     SideEffectViewSet,
     VitalSignsViewSet,
 )
+from scheduling.chart.pages import urls as chart_pages
 from scheduling.reminders.api import ReminderViewSet
+from scheduling.reminders.pages import urls as reminders_pages
+
+PAGES = booking_pages.urlpatterns + chart_pages.urlpatterns + reminders_pages.urlpatterns
 
 admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
@@ -57,5 +62,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("reminders/", include("scheduling.reminders.urls")),
-    path("", include("scheduling.pages.urls")),
+    # The web pages, each room's own, under one namespace ("pages:board", "pages:chart").
+    path("", include((PAGES, "pages"))),
 ]

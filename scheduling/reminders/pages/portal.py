@@ -13,22 +13,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from clinic.signin import login_required, require_POST
-from patients.models import Patient, QuestionnaireResponse
+from patients.models import Patient
 from patients.services import patient_calendar_token_reset, patient_reminder_settings_set
-
-from ..booking import selectors as booking_selectors
-from ..booking.models import Session
-from ..chart import services as chart_services
-from ..reminders import services as reminders_services
-from ..reminders.calendar_feed import calendar_feed
-from ..reminders.content import (
+from scheduling.booking import selectors as booking_selectors
+from scheduling.booking.models import Session
+from scheduling.booking.pages import access
+from scheduling.booking.pages.forms import errors_onto
+from scheduling.reminders import services as reminders_services
+from scheduling.reminders.calendar_feed import calendar_feed
+from scheduling.reminders.content import (
     clinic_address_lines,
     clinic_name_for_patients,
     local_when,
     preparation_lines,
 )
-from . import access
-from .forms import REMINDER_FIELDS, Phq9Form, ReminderSettingsForm, errors_onto
+from scheduling.reminders.pages.forms import REMINDER_FIELDS, ReminderSettingsForm
 
 ANSWERS = {"confirm": Session.Response.CONFIRMED, "cancel": Session.Response.CANCELLED}
 
@@ -113,49 +112,6 @@ def respond(request: HttpRequest, pk: int) -> HttpResponse:
         done = "confirmed" if answer == Session.Response.CONFIRMED else "cancelled"
         messages.success(request, f"Thank you: your appointment on {when} is {done}.")
     return redirect("pages:portal")
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def phq9(request: HttpRequest) -> HttpResponse:
-    patient = access.own_patient(request)
-    form = Phq9Form(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            response = chart_services.questionnaire_submit(
-                patient=patient,
-                kind=QuestionnaireResponse.Kind.PHQ9,
-                items=form.items(),
-                by=request.user,
-                shown_crisis_help=True,  # phq9_result shows it when item 9 is above 0
-            )
-        except ValidationError as exc:
-            form.item_errors(exc)
-        else:
-            if response.item9:
-                messages.success(request, "Thank you: your answers are saved.")
-                return redirect("pages:phq9_result", pk=response.pk)
-            messages.success(
-                request, "Thank you: your answers are with your care team for your next visit."
-            )
-            return redirect("pages:portal")
-    return render(request, "scheduling/pages/portal/phq9.html", {"form": form})
-
-
-@login_required
-@require_GET
-def phq9_result(request: HttpRequest, pk: int) -> HttpResponse:
-    """After a PHQ-9 whose item 9 (thoughts of self-harm) is above 0: the clinic's phone
-    and its crisis line, at once, not "for your next visit"."""
-    patient = access.own_patient(request)
-    response = patient.questionnaires.filter(pk=pk).first()
-    if response is None:
-        raise Http404
-    return render(
-        request,
-        "scheduling/pages/portal/phq9_result.html",
-        {"response": response, "help": patient.clinic.crisis_help()},
-    )
 
 
 @login_required

@@ -12,9 +12,8 @@ from django.views.decorators.http import require_http_methods
 from clinic.signin import kept_form, login_required, require_POST
 from patients.models import Contraindication, Screening
 from patients.services import record_access_log, screening_record, screening_sign_off
-
-from . import access
-from .forms import ScreeningForm, SignOffForm, errors_onto
+from scheduling.booking.pages import access
+from scheduling.booking.pages.forms import ScreeningForm, SignOffForm, errors_onto
 
 # Who records a screening and who signs off: as the API (and the role table) has it.
 RECORDERS = access.CLINICAL

@@ -1,27 +1,13 @@
+"""The chart's pages: the day board, the nurse's day and chart, the clinician's courses
+and alerts, and the patient's PHQ-9."""
+
 from django.urls import path
 
-from . import chart, clinician, desk, portal, screening
-
-app_name = "pages"
+from . import board, chart, clinician, portal
 
 urlpatterns = [
     # front desk
-    path("desk/board/", desk.board, name="board"),
-    path("desk/patients/", desk.patients, name="patients"),
-    path("desk/patients/new/", desk.patient_new, name="patient_new"),
-    path("desk/patients/<int:pk>/", desk.patient, name="patient"),
-    path("desk/patients/<int:pk>/screenings/new/", screening.screening_new, name="screening_new"),
-    path("desk/screenings/<int:pk>/", screening.screening, name="screening"),
-    path(
-        "desk/screenings/<int:pk>/answers/<int:answer_id>/sign-off/",
-        screening.sign_off,
-        name="screening_sign_off",
-    ),
-    path("desk/courses/new/", desk.course_new, name="course_new"),
-    path("desk/sessions/<int:pk>/", desk.session_detail, name="session"),
-    path("desk/sessions/<int:pk>/move/", desk.session_move, name="session_move"),
-    path("desk/sessions/<int:pk>/cancel/", desk.session_cancel, name="session_cancel"),
-    path("desk/sessions/<int:pk>/slot/", desk.session_slot, name="session_slot"),
+    path("desk/board/", board.board, name="board"),
     # nurse
     path("nurse/today/", chart.today, name="today"),
     path("chart/<int:pk>/", chart.chart, name="chart"),
@@ -59,11 +45,6 @@ urlpatterns = [
         name="course_session_restore",
     ),
     # patient
-    path("portal/", portal.portal, name="portal"),
-    path("portal/sessions/<int:pk>/respond/", portal.respond, name="portal_respond"),
     path("portal/phq9/", portal.phq9, name="phq9"),
     path("portal/phq9/<int:pk>/", portal.phq9_result, name="phq9_result"),
-    path("portal/reminders/", portal.reminder_settings, name="reminder_settings"),
-    path("portal/calendar/new/", portal.calendar_reset, name="calendar_reset"),
-    path("calendar/<str:token>.ics", portal.calendar, name="calendar"),
 ]

@@ -17,14 +17,14 @@ from django.views.decorators.http import require_GET
 from clinic import conditional
 from clinic.signin import kept_form, login_required, require_POST
 from patients.services import record_access_log
-
-from ..booking import services as booking_services
-from ..booking.models import Protocol, Session
-from ..chart import selectors as chart_selectors
-from ..chart import services as chart_services
-from ..chart.models import VitalSigns
-from . import access
-from .forms import (
+from scheduling.booking import services as booking_services
+from scheduling.booking.models import Protocol, Session
+from scheduling.booking.pages import access
+from scheduling.booking.pages.forms import errors_onto
+from scheduling.chart import selectors as chart_selectors
+from scheduling.chart import services as chart_services
+from scheduling.chart.models import VitalSigns
+from scheduling.chart.pages.forms import (
     AcknowledgeForm,
     CheckInForm,
     ChecklistCompleteForm,
@@ -36,7 +36,6 @@ from .forms import (
     SideEffectForm,
     VitalsForm,
     WaiveForm,
-    errors_onto,
 )
 
 CRITERIA = [

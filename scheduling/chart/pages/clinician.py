@@ -11,13 +11,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from clinic.signin import login_required, require_POST
 from patients.models import QuestionnaireResponse
 from patients.services import record_access_log
-
-from ..booking import services as booking_services
-from ..booking.models import Course, Session
-from ..chart import selectors as chart_selectors
-from ..chart import services as chart_services
-from . import access
-from .forms import AcknowledgeForm, RestoreForm, errors_onto
+from scheduling.booking import services as booking_services
+from scheduling.booking.models import Course, Session
+from scheduling.booking.pages import access
+from scheduling.booking.pages.forms import RestoreForm, errors_onto
+from scheduling.chart import selectors as chart_selectors
+from scheduling.chart import services as chart_services
+from scheduling.chart.pages.access import alert_for
+from scheduling.chart.pages.forms import AcknowledgeForm
 
 CLINICIAN = (access.Role.CLINICIAN,)
 UNDOABLE = (Session.Status.CANCELLED, Session.Status.NO_SHOW)  # session_restore's
@@ -102,7 +103,7 @@ def course(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def acknowledge(request: HttpRequest, pk: int, alert_id: int) -> HttpResponse:
     c = access.course_for(request, pk, CLINICIAN)
-    alert = access.alert_for(request, alert_id, CLINICIAN)
+    alert = alert_for(request, alert_id, CLINICIAN)
     if alert.patient_id != c.patient_id:
         from django.http import Http404
 

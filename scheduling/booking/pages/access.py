@@ -18,9 +18,7 @@ from clinic.api.base import (
 from clinic.models import Clinic
 from patients.models import Patient, Screening
 from patients.selectors import screenings_with_answers
-
-from ..booking.models import Course, Session
-from ..chart.models import Alert
+from scheduling.booking.models import Course, Session
 
 __all__ = [
     "BOOKERS",
@@ -31,7 +29,6 @@ __all__ = [
     "STAFF",
     "Caller",
     "Role",
-    "alert_for",
     "caller",
     "clinic_ids_for",
     "clinics_for",
@@ -61,7 +58,7 @@ def clinics_for(request, roles):
     return qs.order_by("name")
 
 
-def _scoped(request, queryset, roles):
+def scoped(request, queryset, roles):
     ids = clinic_ids_for(request, roles)
     return queryset if ids is None else queryset.filter(clinic_id__in=ids)
 
@@ -72,17 +69,17 @@ def session_for(request, pk: int, roles, queryset=None) -> Session:
     qs = queryset
     if qs is None:
         qs = Session.objects.select_related("clinic", "patient", "chair", "course__protocol")
-    return get_object_or_404(_scoped(request, qs, roles), pk=pk)
+    return get_object_or_404(scoped(request, qs, roles), pk=pk)
 
 
 def course_for(request, pk: int, roles) -> Course:
     qs = Course.objects.select_related("clinic", "patient", "protocol")
-    return get_object_or_404(_scoped(request, qs, roles), pk=pk)
+    return get_object_or_404(scoped(request, qs, roles), pk=pk)
 
 
 def patient_for(request, pk: int, roles) -> Patient:
     return get_object_or_404(
-        _scoped(request, Patient.objects.select_related("clinic"), roles), pk=pk
+        scoped(request, Patient.objects.select_related("clinic"), roles), pk=pk
     )
 
 
@@ -93,10 +90,6 @@ def screening_for(request, pk: int, roles) -> Screening:
     if ids is not None:
         qs = qs.filter(patient__clinic_id__in=ids)
     return get_object_or_404(qs, pk=pk)
-
-
-def alert_for(request, pk: int, roles) -> Alert:
-    return get_object_or_404(_scoped(request, Alert.objects.all(), roles), pk=pk)
 
 
 def own_patient(request):
