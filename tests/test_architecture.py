@@ -3,6 +3,7 @@
 - The rooms of scheduling/ import one way: the chart and the reminders use booking,
   booking uses neither, the chart and the reminders do not use each other, and no room
   uses the pages (the web layer over all three).
+- No import cycle between modules, even one a function-level import hides.
 - The framework as designed: no plain SQL through `connection.cursor()` outside the
   migrations and the data generator, and no private standard-library e-mail module.
 """
@@ -70,6 +71,56 @@ def test_the_rule_reading_catches_a_crossing(tmp_path):
         assert "scheduling.chart.models" in imports(probe)
     finally:
         probe.unlink()
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module(p): p for p in SOURCE}
+    return {
+        name: {
+            m for m in imports(path) if m != name and m in modules and not m.startswith(f"{name}.")
+        }
+        for name, path in modules.items()
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_no_plain_sql_outside_the_migrations_and_the_data_generator():

@@ -12,7 +12,7 @@ from django.utils import timezone
 from clinic.models import Clinic
 from patients.models import Patient, QuestionnaireResponse
 from scheduling.booking.models import Course, Session
-from scheduling.booking.services.courses import course_gate_check
+from scheduling.booking.services.gates import course_gate_check
 from scheduling.chart.models import Alert, Discharge, SideEffect, VitalSigns
 from scheduling.management.commands.generate_data import SCALES, data_generate, foreign_keys_check
 

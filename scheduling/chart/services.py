@@ -25,7 +25,7 @@ from patients.selectors import age_on
 from patients.services import questionnaire_record
 
 from ..booking.models import Protocol, Session, StaffNotice
-from ..booking.services.courses import course_gate_check
+from ..booking.services.gates import course_gate_check
 from ..booking.services.notices import staff_notice_resolve, staff_notices_raise
 from ..booking.services.sessions import session_transition
 from .models import (

@@ -3,12 +3,12 @@ the Celery tasks and the rooms built on booking (the chart, the reminders) call 
 
 from .courses import (
     course_extend_horizon,
-    course_gate_check,
     course_maintenance_frequency_set,
     course_plan,
     course_start,
     courses_extend_horizon,
 )
+from .gates import course_gate_check
 from .notices import (
     no_show_notices_raise_due,
     staff_notice_raise,

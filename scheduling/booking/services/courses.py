@@ -14,39 +14,18 @@ from simple_history.utils import bulk_create_with_history
 from clinic.models import Clinic, StaffMembership
 from clinic.selectors import clinic_calendar, user_has_role
 from patients.models import Patient
-from patients.selectors import screening_gate
 
 from ..models import Course, Protocol, Session, SessionStatusChange, StaffNotice
 from ..planning import PlannedSession, PlanningError, plan_course
 from ..signals import sessions_changed
+from .gates import course_gate_check
 from .notices import staff_notice_raise
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 from .protocols import protocol_phase_specs
+from .sessions import session_transition
 
 logger = logging.getLogger(__name__)
 Role = StaffMembership.Role
-
-
-def course_gate_check(
-    *, patient: Patient, protocol: Protocol, now: dt.datetime
-) -> dt.datetime | None:
-    """The screening gate: refuse to book unless the patient is old enough for the clinic,
-    the latest screening is current and clear for this protocol (or each relative finding
-    is signed off by a clinician), and, for esketamine, the REMS enrolment is recorded.
-    Returns when the screening stops being current: no session may start after it.
-
-    A protocol linked to no checklist items is screened against all of them: a new
-    protocol must not start out with no contraindications at all."""
-    applies = set(protocol.contraindications.values_list("id", flat=True))
-    result = screening_gate(
-        patient=patient,
-        contraindication_ids=applies or None,
-        requires_rems=protocol.rems_at(patient.clinic),
-        now=now,
-    )
-    if not result.allowed:
-        raise ValidationError({"screening": result.problems})
-    return result.valid_until
 
 
 def _horizon(*, patient: Patient, now: dt.datetime, screened_until: dt.datetime) -> dt.date:
@@ -397,8 +376,6 @@ def course_maintenance_frequency_set(
     """A clinician switches a course's maintenance to every `every_weeks` weeks (the
     esketamine label: weekly or every two weeks). Booked maintenance sessions to come are
     cancelled with the reason and written out anew; returns the new sessions."""
-    from .sessions import session_transition
-
     now = now or timezone.now()
     course = Course.objects.select_for_update(of=("self",)).select_related(
         "clinic", "protocol"

@@ -19,6 +19,7 @@ from clinic.selectors import user_has_role
 
 from ..models import Course, Session, SessionStatusChange
 from ..signals import session_status_changing, sessions_changed
+from .gates import course_gate_check
 from .placement import Placement, constraint_to_validation, placement_label, placements_check
 
 logger = logging.getLogger(__name__)
@@ -161,8 +162,6 @@ def session_move(
                 label=placement_label(clinic=course.clinic, number=s.number, starts_at=new_start),
             )
         )
-    from .courses import course_gate_check
-
     screened_until = course_gate_check(patient=course.patient, protocol=course.protocol, now=now)
     chairs = placements_check(
         course=course, placements=placements, moving_ids=[s.id for s in moving],
@@ -242,8 +241,6 @@ def session_restore(
     session still to come is booked again, so the screening gate applies as at booking;
     a past one (a no-show that was not) only corrects the record.
     """
-    from .courses import course_gate_check
-
     now = now or timezone.now()
     session = Session.objects.select_for_update().get(pk=session.pk)
     if session.status not in (S.CANCELLED, S.NO_SHOW):
@@ -298,8 +295,6 @@ def session_book(
     now: dt.datetime | None = None,
 ) -> Session:
     """Book one more session in a course (a make-up or a maintenance session)."""
-    from .courses import course_gate_check
-
     now = now or timezone.now()
     if starts_at.tzinfo is None:
         raise ValidationError({"starts_at": "Give a time with its time zone."})
