@@ -109,6 +109,12 @@ class Clinic(models.Model):
         default=False,
         help_text="Dosing waits for a PHQ-9 taken on the session's day (or a clinician's waiver).",
     )
+    staff_two_factor_required = models.BooleanField(
+        "staff sign in with a second factor",
+        default=True,
+        help_text="Staff pass a second factor (an authenticator app's code or a recovery "
+        "code) after their password before any page, the admin or an API token.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "simple_history",
     "phonenumber_field",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "clinic",
     "patients",
     "scheduling",
@@ -69,6 +72,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The second factor (django-otp): request.user.is_verified(), then the gate that sends a
+    # user who must pass it and has not to the verify step (clinic/two_factor.py).
+    "django_otp.middleware.OTPMiddleware",
+    "clinic.two_factor.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records who made each change in the history tables (django-simple-history).
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -85,6 +92,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+OTP_TOTP_ISSUER = "Infusion tracker"  # the name an authenticator app shows for the account
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"

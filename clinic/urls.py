@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from clinic import signin
+from clinic import signin, two_factor
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
@@ -55,6 +55,13 @@ urlpatterns = [
     path("", scheduling_views.home, name="home"),
     path("accounts/login/", signin.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", two_factor.verify, name="two_factor_verify"),
+    path("accounts/two-factor/enrol/", two_factor.enrol, name="two_factor_enrol"),
+    path(
+        "accounts/two-factor/recovery-codes/",
+        two_factor.recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
     path("healthz", scheduling_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((router.urls, "api"), namespace="v1")),

@@ -13,8 +13,14 @@ from scheduling.booking.models import Protocol
 UTC = dt.UTC
 
 
-def make_clinic(*, slug="harbour", tz="Europe/London", chairs=2, saturday=True) -> Clinic:
-    clinic = Clinic.objects.create(name=f"Clinic {slug}", slug=slug, timezone=tz)
+def make_clinic(
+    *, slug="harbour", tz="Europe/London", chairs=2, saturday=True, two_factor=False
+) -> Clinic:
+    """A clinic open weekdays 8-18 (and Saturday mornings). Its staff sign in with a
+    password alone unless `two_factor` (tests/web/test_two_factor.py tests the factor)."""
+    clinic = Clinic.objects.create(
+        name=f"Clinic {slug}", slug=slug, timezone=tz, staff_two_factor_required=two_factor
+    )
     for weekday in range(5):
         OpeningHours.objects.create(
             clinic=clinic, weekday=weekday, opens=dt.time(8), closes=dt.time(18)
@@ -30,6 +36,20 @@ def make_patient(clinic: Clinic, mrn: str = "MRN-1", **extra) -> Patient:
     fields = dict(first_name="Test", last_name="Patient", birth_date=dt.date(1980, 1, 1))
     fields.update(extra)
     return Patient.objects.create(clinic=clinic, mrn=mrn, **fields)
+
+
+def force_login_verified(client, user):
+    """Sign `user` in as if they had also passed the second factor: an authenticator app
+    is enrolled and the session remembers it (what django_otp.login leaves)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
 
 
 @pytest.fixture(autouse=True)

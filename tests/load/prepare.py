@@ -7,7 +7,8 @@ product's own models and services:
 
 - an API token and a signed-in browser session for its front desk, nurse and clinician
   (the users `gen-<role>-<clinic id>` the generator made; a load client never signs in
-  with a password, so no password hashing or lockout is measured);
+  with a password, so no password hashing or lockout is measured), the session past the
+  second factor that the generated clinics require (an authenticator enrolled for each);
 - four patients with a portal login, a calendar feed and a reminder link to their next
   session;
 - the sessions of the clinic's own today still to chart (booked, checked in, in the
@@ -38,8 +39,11 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.db.models import Q
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
+from clinic import two_factor
 from clinic.models import Clinic
 from clinic.roles import ROLE_GROUPS
 from patients.models import Contraindication, ScreeningAnswer
@@ -58,12 +62,21 @@ CHARTING = (
 )
 
 
-def signed_in(user) -> str:
-    """A browser session for `user`, as a sign-in leaves it (Client.force_login's way)."""
+def signed_in(user, *, second_factor: bool = False) -> str:
+    """A browser session for `user`, as a sign-in leaves it (Client.force_login's way).
+    With `second_factor` (staff: the generated clinics require it), the session has also
+    passed it with an authenticator app enrolled for the user, as the verify step leaves
+    it; each page then reads that device back, as in production."""
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store[two_factor.REQUIRED] = second_factor
+    if second_factor:
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="Load authenticator", defaults={"confirmed": True}
+        )
+        store[DEVICE_ID_SESSION_KEY] = device.persistent_id
     store.set_expiry(dt.timedelta(days=1))
     store.create()
     return store.session_key
@@ -71,7 +84,7 @@ def signed_in(user) -> str:
 
 def credentials(user) -> dict:
     return {"user": user.pk, "token": Token.objects.get_or_create(user=user)[0].key,
-            "session": signed_in(user)}  # fmt: skip
+            "session": signed_in(user, second_factor=True)}  # fmt: skip
 
 
 def patient_login(patient, group) -> dict:

@@ -86,7 +86,10 @@ def _late_morning_zone() -> str:
 @pytest.fixture
 def world():
     clinic = Clinic.objects.create(
-        name="Harbour Clinic", slug="harbour-b", timezone=_late_morning_zone()
+        name="Harbour Clinic",
+        slug="harbour-b",
+        timezone=_late_morning_zone(),
+        staff_two_factor_required=False,  # the two-factor test turns it on
     )
     for weekday in range(7):
         OpeningHours.objects.create(

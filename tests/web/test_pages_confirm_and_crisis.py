@@ -15,7 +15,7 @@ from scheduling.chart.selectors import course_outcomes
 from scheduling.chart.services import questionnaire_submit
 from scheduling.models import Alert, Course, Session
 
-from ..conftest import NORMAL_VITALS, at, chart_check_in
+from ..conftest import NORMAL_VITALS, at, chart_check_in, force_login_verified
 
 NOW = at(2027, 1, 4, 9)  # Monday 4 January 2027, 09:00 London; session 1 is at 10:00
 
@@ -288,6 +288,7 @@ def test_the_pages_load_the_busy_button_script(client, portal_user):
 
 
 def test_the_crisis_line_is_set_in_the_clinics_admin(client, clinic, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", password="x-9"))
+    root = django_user_model.objects.create_superuser("root", password="x-9")
+    force_login_verified(client, root)  # a superuser always passes the second factor
     url = reverse("admin:clinic_clinic_change", args=[clinic.id])
     assert 'name="crisis_line"' in client.get(url).content.decode()

@@ -1,13 +1,16 @@
 """The product answers: login page, admin, the home page, and course start in the admin."""
 
+import base64
 import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
+from django_otp.oath import totp
 
 from scheduling.booking.models import Course, Session
+from scheduling.management.commands.demo_seed import DEMO_TOTP_SECRET
 
 from ..conftest import make_clear_screening
 
@@ -44,9 +47,14 @@ def demo(db, settings):
 
 
 def login(client, username):
-    """Through the real login form, as a person would (and as django-axes watches)."""
+    """Through the real login form, as a person would (and as django-axes watches), then
+    the second factor: a staff login's code from the demo's printed TOTP secret."""
     response = client.post(reverse("login"), {"username": username, "password": "demo-pass-2026"})
     assert response.status_code == 302, response.content[:500]
+    if username != "patient":
+        code = totp(base64.b32decode(DEMO_TOTP_SECRET))
+        response = client.post(reverse("two_factor_verify"), {"code": f"{code:06d}"})
+        assert response.status_code == 302, response.content[:500]
 
 
 def test_demo_data_has_a_login_per_role_and_courses(demo):

@@ -1,8 +1,13 @@
 """Demo data: one clinic with chairs and hours, a login per role, patients on courses.
 
+The clinic requires the second factor of its staff (the default), so every staff login
+gets an authenticator with the same known secret, DEMO_TOTP_SECRET, printed at the end:
+add it once to an authenticator app and it gives the code for each of them.
+
 Idempotent: running it again changes nothing that exists. Never for production.
 """
 
+import base64
 import datetime as dt
 
 from django.conf import settings
@@ -11,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.models import Chair, Clinic, Closure, OpeningHours
 from clinic.roles import ROLE_GROUPS
@@ -24,6 +30,8 @@ from ...booking.services import course_start, session_book
 from ...chart.models import ClinicChecklistItem
 
 DEMO_PASSWORD = "demo-pass-2026"
+# Base32, as authenticator apps take it. Known to anyone who reads this: demo only.
+DEMO_TOTP_SECRET = "INFUSIONTRACKERDEMOTOTPSECRETAAA"
 LOGINS = [
     # username, role, first, last
     ("frontdesk", "front_desk", "Fran", "Desk"),
@@ -63,6 +71,13 @@ class Command(BaseCommand):
         self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role, *_ in LOGINS + [("patient", "patient", "", "")]:
             self.stdout.write(f"    {username:<10} {ROLE_GROUPS[role]}")
+        self.stdout.write(
+            "  Staff sign in with a second factor: add this secret to an authenticator app"
+            f" (type: time-based, 6 digits, 30 s) and enter its code after the password:\n"
+            f"    {DEMO_TOTP_SECRET}\n"
+            f"    otpauth://totp/Infusion%20tracker:demo?secret={DEMO_TOTP_SECRET}"
+            "&issuer=Infusion%20tracker"
+        )
 
     def _clinic(self) -> Clinic:
         clinic, created = Clinic.objects.get_or_create(
@@ -111,6 +126,11 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             staff_membership_add(user=user, clinic=clinic, role=role)
+            TOTPDevice.objects.get_or_create(
+                user=user,
+                name="Demo authenticator",
+                defaults=dict(key=base64.b32decode(DEMO_TOTP_SECRET).hex(), confirmed=True),
+            )
         User.objects.filter(username="admin").update(is_superuser=True)
 
     def _checklist_items(self, clinic: Clinic) -> None:
