@@ -52,6 +52,13 @@ def force_login_verified(client, user):
     return device
 
 
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's, past the second factor that a superuser always owes."""
+    force_login_verified(client, admin_user)
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,6 +8,7 @@ from django.utils import timezone
 from patients.models import RecordAccess
 
 from .api_world import build_world
+from .conftest import force_login_verified
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_opening_a_patient_in_the_admin_is_logged(client, world):
     from django.contrib.auth import get_user_model
 
     admin = get_user_model().objects.create_superuser("root", password="x-test-only-9")
-    client.force_login(admin)
+    force_login_verified(client, admin)  # a superuser owes the second factor
     assert client.get(f"/admin/patients/patient/{world.patient.pk}/change/").status_code == 200
     assert RecordAccess.objects.filter(
         patient=world.patient, user=admin, action="admin:patient:change"

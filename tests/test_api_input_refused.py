@@ -14,7 +14,7 @@ from patients.models import Patient
 from scheduling.booking.models import Course, Protocol, Session
 
 from .api_world import build_world
-from .conftest import make_ready_patient
+from .conftest import force_login_verified, make_ready_patient
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_the_admin_refuses_a_birth_date_before_1900_on_its_field(client, world):
     from django.contrib.auth import get_user_model
 
     admin = get_user_model().objects.create_superuser("root", password="x-test-only-9")
-    client.force_login(admin)
+    force_login_verified(client, admin)  # a superuser owes the second factor
     patient = world.other_patient
     url = f"/admin/patients/patient/{patient.pk}/change/"
     form = client.get(url).context["adminform"].form

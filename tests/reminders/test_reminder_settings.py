@@ -20,7 +20,7 @@ from scheduling.booking.services import course_start
 from scheduling.reminders.models import Reminder
 from scheduling.reminders.services import reminders_dispatch_due, reminders_send_batch
 
-from ..conftest import at, make_ready_patient
+from ..conftest import at, force_login_verified, make_ready_patient
 
 UTC = dt.UTC
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -206,7 +206,7 @@ def test_a_change_in_the_admin_moves_them_too(client, admin_user, patient, sessi
             data[name] = str(value)
     data.update(quiet_hours_start="09:00", quiet_hours_end="12:00")
     with time_machine.travel(NOW, tick=False):
-        client.force_login(admin_user)
+        force_login_verified(client, admin_user)  # a superuser owes the second factor
         response = client.post(f"/admin/patients/patient/{patient.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert local(planned(session)[K.PREPARE, C.EMAIL].due_at) == (dt.date(2027, 1, 3), dt.time(12))

@@ -7,6 +7,7 @@ process, so "now" is the real clock: the clinic's time zone is chosen so that it
 morning there whenever the suite runs, and sessions are booked near now.
 """
 
+import base64
 import datetime as dt
 import os
 import re
@@ -380,3 +381,31 @@ def test_a_patient_with_thoughts_of_self_harm_is_shown_the_clinics_phone_and_cri
     assert "+44 20 7123 4567" in help_box.inner_text()
     assert "Samaritans: call 116 123, any time" in help_box.inner_text()
     assert "with your care team for your next visit" not in phone.content()
+
+
+def test_a_nurse_enrols_an_authenticator_app_and_signs_in_with_it(world, open_page):
+    from django_otp.oath import totp
+
+    clinic = world["clinic"]
+    clinic.staff_two_factor_required = True
+    clinic.save(update_fields=["staff_two_factor_required"])
+    page = open_page()
+    login(page, "nurse")  # the password, then the enrolment step: no device yet
+    page.wait_for_url(re.compile(r"/accounts/two-factor/enrol/"))
+    assert page.get_by_role("heading", name="Two-factor sign-in").is_visible()
+    assert page.locator(".qr svg").is_visible()
+    key = base64.b32decode(page.locator("#totp-secret").inner_text())
+    page.fill("#id_code", f"{totp(key):06d}")  # what the app shows now
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+    assert page.locator(".recovery-codes li").count() == 10
+    page.get_by_role("link", name="I have saved them: continue").click()
+    page.wait_for_url(re.compile(r"/nurse/today/$"))
+    assert page.get_by_role("heading", name="Today's chairs").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    login(page, "nurse")
+    page.wait_for_url(re.compile(r"/accounts/two-factor/\?"))
+    assert page.get_by_role("heading", name="Enter your sign-in code").is_visible()
+    page.fill("#id_code", f"{totp(key, drift=1):06d}")  # the app's next code: one not used
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(re.compile(r"/nurse/today/$"))
+    assert page.get_by_role("heading", name="Today's chairs").is_visible()

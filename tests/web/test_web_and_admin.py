@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import io
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -63,6 +64,16 @@ def test_demo_data_has_a_login_per_role_and_courses(demo):
         assert User.objects.filter(username=username).exists()
     assert Course.objects.count() == 3
     assert Session.objects.filter(status=Session.Status.BOOKED).count() > 20
+
+
+def test_demo_seed_prints_the_staff_logins_totp_secret(db, settings):
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("demo_seed", stdout=out)
+    assert f"secret={DEMO_TOTP_SECRET}&issuer=Infusion%20tracker" in out.getvalue()
+    key = base64.b32decode(DEMO_TOTP_SECRET).hex()
+    nurse = get_user_model().objects.get(username="nurse")
+    assert nurse.totpdevice_set.get(confirmed=True).key == key
 
 
 def test_demo_data_can_be_loaded_twice(demo):
