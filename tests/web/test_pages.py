@@ -191,8 +191,8 @@ def test_the_chart_page_refuses_a_dose_over_an_open_alert_saying_who_unblocks_it
     refused = client.post(reverse("pages:chart_dose", args=[iv_session.id]), dose)
     assert refused.status_code == 400
     text = refused.content.decode()
-    assert "Alerts: Pre-dose blood pressure caution" in text
-    assert "A clinician acknowledges the alert with a note" in text
+    assert "Pre-dose blood pressure caution" in text  # shown in full: test_pages_refusals
+    assert "A clinician must acknowledge the alert with a note" in text
     assert not DoseAdministration.objects.exists()
 
     login(client, staff["clinician"])  # at the chair: acknowledges on the chart itself
