@@ -201,11 +201,19 @@ def _clinic_items(chart, *, missing_only: bool) -> list[tuple[int, str]]:
     ]
 
 
+def _weight_if_asked(form, protocol: Protocol):
+    """The weight is asked at check-in only where the protocol asks it (IV always; not the
+    built-in esketamine protocols, dosed in devices)."""
+    if not protocol.check_in_weight:
+        form.fields.pop("weight_kg", None)
+    return form
+
+
 def _check_in_form(chart, form=None):
     """The check-in, with the clinic's own items for this protocol."""
     form = form or CheckInForm(initial={"escort_name": chart.session.patient.escort_name})
     form.add_clinic_items(_clinic_items(chart, missing_only=False))
-    return form
+    return _weight_if_asked(form, chart.protocol)
 
 
 def _complete_form(chart, form=None):
@@ -216,7 +224,7 @@ def _complete_form(chart, form=None):
             for name in COMPLETE_FIELDS.get(line.item, []):
                 form.fields.pop(name, None)
     form.add_clinic_items(_clinic_items(chart, missing_only=True))
-    return form
+    return _weight_if_asked(form, chart.protocol)
 
 
 def _vitals_rows(chart):
@@ -410,7 +418,7 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
         items = chart_selectors.clinic_checklist_items(session=session)
         form = CheckInForm(data)
         form.add_clinic_items((item.id, item.label) for item in items)
-        return form
+        return _weight_if_asked(form, session.course.protocol)
 
     def call(session, d):
         chart_services.session_check_in(session=session, by=request.user, **d)
