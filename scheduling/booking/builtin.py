@@ -11,10 +11,16 @@ import importlib
 
 from django.apps import apps as global_apps
 
+# Every data migration that writes the built-ins, in order: a later one corrects an
+# earlier one's data (0014: MDSI 84 mg from the first dose; 0016: the vitals schedules;
+# 0019: no weight for esketamine), so replaying only the first would bring back its errors.
 _STEPS = [
     ("patients.migrations.0003_contraindication_checklist", "create"),
     ("scheduling.migrations.0002_builtin_protocols", "create"),
     ("scheduling.migrations.0004_protocol_contraindications", "link"),
+    ("scheduling.migrations.0014_first_dose_65_and_mdsi_84", "mdsi_84_from_the_first_dose"),
+    ("scheduling.migrations.0016_protocol_vitals_schedule", "schedules"),
+    ("scheduling.migrations.0019_esketamine_no_weight", "esketamine_no_weight"),
 ]
 
 

@@ -386,6 +386,12 @@ def checklist_waive(
 # --- dose --------------------------------------------------------------------------------
 
 
+# The codes of a dose refusal's last line, what unblocks it: a clinician's sign-off (asked
+# of a nurse), or the clinician's reason for it (asked of a clinician who gave none).
+NEEDS_CLINICIAN = "needs_clinician"
+NEEDS_REASON = "needs_reason"
+
+
 @transaction.atomic
 def dose_record(
     *,
@@ -466,18 +472,20 @@ def dose_record(
         ]
     if needs_sign_off:
         if not user_has_role(user=by, clinic=session.clinic, roles=[R.CLINICIAN]):
-            ask = (
+            ask = ValidationError(  # coded: the chart page says it its own way to each viewer
                 "A clinician acknowledges the alert with a note, or records the dose with a "
                 "signed-off reason."
                 if "alerts" in needs_sign_off
-                else "This needs a clinician's sign-off: a clinician records it."
+                else "This needs a clinician's sign-off: a clinician records it.",
+                code=NEEDS_CLINICIAN,
             )
             raise ValidationError({f: [*ms, ask] for f, ms in needs_sign_off.items()})
         if not sign_off_reason.strip():
             problems = [m for ms in needs_sign_off.values() for m in ms]
-            raise ValidationError(
-                {"sign_off_reason": [*problems, "Write why this dose is right for the patient."]}
+            why = ValidationError(
+                "Write why this dose is right for the patient.", code=NEEDS_REASON
             )
+            raise ValidationError({"sign_off_reason": [*problems, why]})
         dose.signed_off_by, dose.signed_off_at = by, now
         dose.sign_off_reason = sign_off_reason.strip()
     dose.save()

@@ -152,14 +152,16 @@ def test_front_desk_books_a_standard_iv_course_and_sees_it_on_the_day_board(worl
     assert page.get_by_role("heading", name=re.compile(f"{start:%A} {start.day}")).count() == 1
 
 
-def _session_near_now(world) -> Session:
-    """Session 1 of a course starting today at the next quarter hour, clinic time."""
+def _session_near_now(world, protocol=None) -> Session:
+    """Session 1 of a course (IV standard unless told) starting today at the next quarter
+    hour, clinic time."""
     clinic = world["clinic"]
     local = timezone.now().astimezone(clinic.tz) + dt.timedelta(minutes=15)
     at = local.replace(minute=local.minute // 15 * 15, second=0, microsecond=0).time()
+    today = clinic.local_today().weekday()
     course = course_start(
-        patient=world["patient"], protocol=_iv(), start_date=clinic.local_today(),
-        preferred_weekdays=[clinic.local_today().weekday()], preferred_time=at,
+        patient=world["patient"], protocol=protocol or _iv(), start_date=clinic.local_today(),
+        preferred_weekdays=sorted({today, (today + 3) % 7}), preferred_time=at,
         by=world["users"]["front_desk"],
     )  # fmt: skip
     return course.sessions.order_by("starts_at").first()
@@ -250,11 +252,55 @@ def test_a_nurse_refused_at_discharge_is_shown_what_is_missing_and_resolves_it_o
     missing = page.locator("ul.criteria li.missing")
     assert missing.filter(has_text="Sedation, dissociation and respiratory depression").count()
     assert missing.filter(has_text="MOAA/S 5 (fully alert)").count() == 1
+    assert "Mark it resolved under Side effects" in text  # what unblocks it, and where
+    assert _wider_than(page, PHONE["width"]) == []
 
     page.get_by_label("MOAA/S now (0-5)").fill("5")
     page.get_by_role("button", name="Resolved").click()
     page.locator("ul.criteria li.met", has_text="MOAA/S 5 (fully alert)").wait_for()
     assert page.locator("ul.criteria li.met", has_text="respiratory depression").count() == 1
+    assert Session.objects.get(pk=session.pk).status == Session.Status.MONITORING
+
+
+def test_a_nurse_refused_at_esketamine_discharge_reads_on_a_phone_what_is_missing(world, open_page):
+    clinic = world["clinic"]
+    clinic.rems_applies = False  # a clinic outside the US: the patient needs no enrolment
+    clinic.save(update_fields=["rems_applies"])
+    session = _session_near_now(world, Protocol.objects.get(clinic=None, code="esketamine-trd"))
+    nurse, now = world["users"]["nurse"], timezone.now()
+    chart_check_in(session, nurse=nurse, now=now)
+    chart_dose(session, nurse=nurse, now=now)
+    page = open_page(PHONE)
+    login(page, "nurse")
+    page.goto(f"/chart/{session.id}/")
+    page.get_by_role("button", name="Dose finished: start monitoring").click()
+    page.locator("#session-status", has_text="Monitoring").wait_for()
+    page.get_by_role("button", name="Discharge").click()
+    refused = page.locator("#discharge-refused")
+    refused.wait_for()
+    text = " ".join(refused.inner_text().split())
+    assert "Record the pre-discharge blood pressure (the REMS form asks for it)." in text
+    assert "A clinician must record the time the patient was ready to leave." in text
+    assert "The minimum observation is 120 minutes from the first device" in text
+    assert refused.get_by_role("link", name=re.compile("^Record the reading under Vitals")).count()
+    assert refused.get_by_role("link", name=re.compile("ready to leave")).count() == 0
+    # Readable at the chair: nothing wider than the phone, the box inside the screen.
+    assert _wider_than(page, PHONE["width"]) == []
+    box = refused.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    refused.screenshot(path=str(_shot("esketamine_discharge_refused_phone")))
+
+    # The nurse records the missing reading; the refusal then names only the clinician's part.
+    page.select_option("#id_timepoint", "pre_discharge")
+    for field, value in (("systolic", 128), ("diastolic", 80), ("heart_rate", 70), ("spo2", 98)):
+        page.fill(f"#id_{field}", str(value))
+    page.get_by_role("button", name="Record", exact=True).click()
+    page.locator("#vitals-table").get_by_text("128/80").wait_for()
+    page.get_by_role("button", name="Discharge").click()
+    refused.wait_for()
+    text = " ".join(refused.inner_text().split())
+    assert "pre-discharge blood pressure" not in text
+    assert "A clinician must record the time the patient was ready to leave." in text
     assert Session.objects.get(pk=session.pk).status == Session.Status.MONITORING
 
 
@@ -284,6 +330,16 @@ def test_a_patient_confirms_from_the_portal_and_the_front_desk_sees_it(world, op
     desk.goto(f"/desk/board/?clinic={clinic.id}&date={start.isoformat()}")
     slot = desk.locator(f'a.slot[data-session="{first.id}"]')
     assert "✔ Confirmed" in slot.inner_text()
+
+
+def _wider_than(page, width: int) -> list[str]:
+    """What sticks out past `width` px (a table scrolling in its own box excepted)."""
+    return page.evaluate(
+        """w => [...document.querySelectorAll("body *")]
+            .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest(".table-wrap"))
+            .slice(0, 10).map(e => `${e.tagName}#${e.id}.${e.className}`)""",
+        width,
+    )
 
 
 def _shot(name: str) -> Path:

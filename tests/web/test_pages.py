@@ -191,8 +191,8 @@ def test_the_chart_page_refuses_a_dose_over_an_open_alert_saying_who_unblocks_it
     refused = client.post(reverse("pages:chart_dose", args=[iv_session.id]), dose)
     assert refused.status_code == 400
     text = refused.content.decode()
-    assert "Alerts: Pre-dose blood pressure caution" in text
-    assert "A clinician acknowledges the alert with a note" in text
+    assert "Pre-dose blood pressure caution" in text  # shown in full: test_pages_refusals
+    assert "A clinician must acknowledge the alert with a note" in text
     assert not DoseAdministration.objects.exists()
 
     login(client, staff["clinician"])  # at the chair: acknowledges on the chart itself
@@ -365,3 +365,13 @@ def test_the_chart_completes_the_checklist_after_check_in_and_a_clinician_waives
     assert client.post(waive, {"item": "weight", "reason": "Scale broken; 80 kg last week"})
     waiver = ChecklistWaiver.objects.get(session=iv_session)
     assert (waiver.item, waiver.waived_by) == ("weight", staff["clinician"])
+
+
+def test_the_esketamine_check_in_asks_no_weight_and_the_iv_one_does(
+    client, staff, iv_session, esketamine_session
+):
+    login(client, staff["nurse"])
+    esketamine = client.get(reverse("pages:chart", args=[esketamine_session.id]))
+    iv = client.get(reverse("pages:chart", args=[iv_session.id]))
+    assert 'name="weight_kg"' not in esketamine.content.decode()  # dosed in devices
+    assert 'name="weight_kg"' in iv.content.decode()

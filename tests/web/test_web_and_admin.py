@@ -160,8 +160,11 @@ def test_starting_a_course_in_the_admin_books_its_sessions(client, demo):
     login(client, "admin")
     from clinic.models import Clinic
 
+    clinic = Clinic.objects.get(slug="harbour")
+    clinic.rems_applies = True  # as a US clinic: the demo's UK one files no REMS forms
+    clinic.save(update_fields=["rems_applies"])
     patient = Patient.objects.create(
-        clinic=Clinic.objects.get(slug="harbour"),
+        clinic=clinic,
         mrn="NEW-1",
         first_name="New",
         last_name="Person",

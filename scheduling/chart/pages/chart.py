@@ -5,6 +5,7 @@ and the live chart appear without a page load; without JavaScript the same posts
 render the whole page.
 """
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
@@ -51,6 +52,116 @@ CRITERIA = [
 READY_TO_LEAVE = ("ready_to_leave", "A clinician judged the patient ready to leave")
 
 
+@dataclass(frozen=True)
+class Unblock:
+    """What lifts one reason of a refusal, and where on the chart it is done."""
+
+    href: str | None  # the place on the chart (an anchor), if it is done there
+    text: str  # said to whoever may do it
+    nurse: str = ""  # said to a nurse instead, when only a clinician may: no link then
+    nurse_href: bool = False  # with `nurse`: the nurse still has part of it to do there
+
+
+# By the criterion or field a refusal names (the service's keys).
+DOSE_UNBLOCKS = {
+    "checklist": Unblock(
+        "#checklist-title",
+        "Complete it in the check-in checklist, or waive it there with a reason.",
+        "Complete it in the check-in checklist, or a clinician must waive it with a reason.",
+        nurse_href=True,
+    ),
+    "alerts": Unblock(
+        "#alerts",
+        "Acknowledge the alert with a note, or give a sign-off reason with the dose.",
+        "A clinician must acknowledge the alert with a note, or sign off the dose with a reason.",
+    ),
+    "sign_off": Unblock(
+        "#id_sign_off_reason",
+        "Give a sign-off reason with the dose.",
+        "A clinician must sign off the dose with a reason: a clinician records it.",
+    ),
+    "sign_off_reason": Unblock(
+        "#id_sign_off_reason",
+        "Write why this dose is right for the patient in the sign-off reason, or first "
+        "acknowledge the alert with a note.",
+    ),
+}
+DISCHARGE_UNBLOCKS = {
+    "status": Unblock(
+        "#dose-title", "The dose is recorded and finished (start monitoring) before discharge."
+    ),
+    "observation": Unblock(None, "Wait until then: no sign-off shortens it."),
+    "vitals": Unblock(
+        "#vitals-title",
+        "Record the reading under Vitals; a reading past the thresholds also waits for a "
+        "clinician to acknowledge its alert.",
+    ),
+    "alerts": Unblock(
+        "#alerts",
+        "Acknowledge each alert with a note.",
+        "A clinician must acknowledge each alert with a note.",
+    ),
+    "side_effects": Unblock(
+        "#se-title", "Mark it resolved under Side effects, with the MOAA/S or CADSS found then."
+    ),
+    "moaa_s": Unblock(
+        "#se-title",
+        "Record the MOAA/S found now under Side effects (on its Resolved line, or a new record).",
+    ),
+    "cadss": Unblock(
+        "#se-title",
+        "Record the CADSS found now under Side effects (on its Resolved line, or a new record).",
+    ),
+    "escort_name": Unblock("#discharge-form", "Name the escort in the discharge form."),
+    "ready_to_leave": Unblock(
+        "#ready-to-leave-form",
+        "Record it: Ready to leave now.",
+        "A clinician must record the time the patient was ready to leave.",
+    ),
+}
+# A refusal's lines that say what unblocks it: the page says that itself, to each viewer.
+UNBLOCK_CODES = (chart_services.NEEDS_CLINICIAN, chart_services.NEEDS_REASON)
+
+
+def _refusal(exc: ValidationError, unblocks: dict, *, clinician: bool, fields=()) -> list[dict]:
+    """Every reason of a service's refusal, by what it names, each with what unblocks it
+    for this viewer: a link to where it is done, or, to a nurse, that a clinician must.
+
+    Reasons about one of `fields` (the refused form's own) stay on the field; they show
+    here too when they wait for a clinician's sign-off or for its reason."""
+    rows = []
+    for name, errors in exc.error_dict.items():
+        codes = {e.code for e in errors}
+        reasons = [m for e in errors if e.code not in UNBLOCK_CODES for m in e]
+        if name in fields:
+            if chart_services.NEEDS_REASON in codes:
+                name = "sign_off_reason"
+            elif chart_services.NEEDS_CLINICIAN in codes:
+                name = "sign_off"
+            else:
+                continue
+        u = unblocks.get(name)
+        row = {"reasons": reasons, "unblock": None, "href": None}
+        if u is not None:
+            by_nurse = bool(u.nurse) and not clinician
+            row["unblock"] = u.nurse if by_nurse else u.text
+            row["href"] = u.href if (not by_nurse or u.nurse_href) else None
+        rows.append(row)
+    return rows
+
+
+def _on_fields(exc: ValidationError, fields) -> ValidationError:
+    """The part of a refusal for the form's own fields: their reasons less the unblocking
+    lines, or only the ask for a sign-off reason (its reasons are in `_refusal`'s box)."""
+    on_fields = {}
+    for name, errors in exc.error_dict.items():
+        asks = [e for e in errors if e.code == chart_services.NEEDS_REASON]
+        kept = asks or [e for e in errors if e.code not in UNBLOCK_CODES]
+        if name in fields and kept:
+            on_fields[name] = kept
+    return ValidationError(on_fields)
+
+
 def _dose_form(chart, data=None):
     p = chart.protocol
     if p.route == Protocol.Route.IV:
@@ -89,11 +200,19 @@ def _clinic_items(chart, *, missing_only: bool) -> list[tuple[int, str]]:
     ]
 
 
+def _weight_if_asked(form, protocol: Protocol):
+    """The weight is asked at check-in only where the protocol asks it (IV always; not the
+    built-in esketamine protocols, dosed in devices)."""
+    if not protocol.check_in_weight:
+        form.fields.pop("weight_kg", None)
+    return form
+
+
 def _check_in_form(chart, form=None):
     """The check-in, with the clinic's own items for this protocol."""
     form = form or CheckInForm(initial={"escort_name": chart.session.patient.escort_name})
     form.add_clinic_items(_clinic_items(chart, missing_only=False))
-    return form
+    return _weight_if_asked(form, chart.protocol)
 
 
 def _complete_form(chart, form=None):
@@ -104,7 +223,7 @@ def _complete_form(chart, form=None):
             for name in COMPLETE_FIELDS.get(line.item, []):
                 form.fields.pop(name, None)
     form.add_clinic_items(_clinic_items(chart, missing_only=True))
-    return form
+    return _weight_if_asked(form, chart.protocol)
 
 
 def _vitals_rows(chart):
@@ -151,6 +270,12 @@ def _context(request, session: Session, **forms) -> dict:
             }
         )
     c = access.caller(request)
+    is_clinician = c.has(chart.clinic.id, [access.Role.CLINICIAN])
+
+    def refused(name, unblocks, fields):
+        exc = forms.get(name)
+        return exc and _refusal(exc, unblocks, clinician=is_clinician, fields=fields)
+
     return {
         "next_due": next_due
         and {
@@ -169,7 +294,8 @@ def _context(request, session: Session, **forms) -> dict:
         "series": _series(chart),
         "side_effect_form": forms.get("side_effect_form") or SideEffectForm(),
         "discharge_form": forms.get("discharge_form") or DischargeForm(),
-        "discharge_refused": forms.get("discharge_refused"),
+        "dose_refused": refused("dose_refused", DOSE_UNBLOCKS, dose_form.fields),
+        "discharge_refused": refused("discharge_refused", DISCHARGE_UNBLOCKS, ()),
         "criteria": [
             {"label": label, "met": key not in problems, "why": problems.get(key, [])}
             for key, label in CRITERIA + ([READY_TO_LEAVE] if chart.is_esketamine else [])
@@ -189,7 +315,7 @@ def _context(request, session: Session, **forms) -> dict:
         "acknowledge_for": forms.get("acknowledge_for"),
         "status_error": forms.get("status_error"),
         "can_chart": c.has(chart.clinic.id, access.CLINICAL),
-        "is_clinician": c.has(chart.clinic.id, [access.Role.CLINICIAN]),
+        "is_clinician": is_clinician,
     }
 
 
@@ -256,11 +382,15 @@ def _done(request) -> None:
     messages.success(request, DONE[request.resolver_match.url_name])
 
 
-def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_error):
+def _post(
+    request, pk, form_class, form_name, call, roles=access.CLINICAL, refused_as="", **on_error
+):
     """Parse, call the service, and re-render the chart with the form's errors, if any.
 
     `form_class` is a form class, or a callable (session, data) -> form; `on_error` goes
-    to the template with a refused form (which row's form it was)."""
+    to the template with a refused form (which row's form it was). With `refused_as`, the
+    service's refusal goes to the template under that name, shown reason by reason with
+    what unblocks each (`_refusal`); only what names the form's fields goes on the form."""
     session = access.session_for(request, pk, roles)
     if isinstance(form_class, type):
         form = form_class(request.POST)
@@ -270,6 +400,9 @@ def _post(request, pk, form_class, form_name, call, roles=access.CLINICAL, **on_
         try:
             call(session, form.cleaned_data)
         except ValidationError as exc:
+            if refused_as and hasattr(exc, "error_dict"):
+                on_error[refused_as] = exc
+                exc = _on_fields(exc, form.fields)
             errors_onto(form, exc)
             return _render(request, session, status=400, **{form_name: form}, **on_error)
         _done(request)
@@ -284,7 +417,7 @@ def check_in(request: HttpRequest, pk: int) -> HttpResponse:
         items = chart_selectors.clinic_checklist_items(session=session)
         form = CheckInForm(data)
         form.add_clinic_items((item.id, item.label) for item in items)
-        return form
+        return _weight_if_asked(form, session.course.protocol)
 
     def call(session, d):
         chart_services.session_check_in(session=session, by=request.user, **d)
@@ -329,7 +462,7 @@ def dose(request: HttpRequest, pk: int) -> HttpResponse:
     def call(session, d):
         chart_services.dose_record(session=session, by=request.user, **d)
 
-    return _post(request, pk, form, "dose_form", call)
+    return _post(request, pk, form, "dose_form", call, refused_as="dose_refused")
 
 
 @login_required(unsaved="Your reading")
@@ -410,10 +543,7 @@ def discharge(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             chart_services.session_discharge(session=session, by=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            refused = [m for msgs in exc.message_dict.values() for m in msgs]
-            return _render(
-                request, session, status=400, discharge_form=form, discharge_refused=refused
-            )
+            return _render(request, session, status=400, discharge_form=form, discharge_refused=exc)
         _done(request)
         return _render(request, session)
     return _render(request, session, status=400, discharge_form=form)

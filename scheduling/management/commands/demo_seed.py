@@ -88,6 +88,8 @@ class Command(BaseCommand):
                 address="12 Quay Street, Bristol BS1 4XX",
                 phone="+441179460000",
                 email="hello@harbour.example",
+                # REMS is a US programme (CLINICAL.md 11): this UK clinic files no forms.
+                rems_applies=False,
             ),
         )
         if created:
@@ -160,8 +162,6 @@ class Command(BaseCommand):
                     phone=f"+447700900{100 + i:03d}",
                     weight_kg=70 + 5 * i,
                     escort_name="A. Friend",
-                    rems_patient_id=f"REMS-{mrn}",
-                    rems_enrolled_on=today - dt.timedelta(days=30),
                 ),
             )
             if i == 0 and patient.user_id is None:
