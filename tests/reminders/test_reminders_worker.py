@@ -139,7 +139,7 @@ def start_worker(transactional_db, smtp, redis_clean, tmp_path):
             CONN_MAX_AGE="0",
         )
         if email_delay is not None:
-            env["EMAIL_BACKEND"] = "tests.reminder_support.SlowSmtpBackend"
+            env["EMAIL_BACKEND"] = "tests.reminders.reminder_support.SlowSmtpBackend"
             env["REMINDER_TEST_EMAIL_DELAY"] = str(email_delay)
         if beat:  # the project's beat schedule, its state file under tmp_path
             role = ["beat", "--loglevel=INFO", f"--schedule={tmp_path / f'beat-{name}'}"]
