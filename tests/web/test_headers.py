@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.conf import settings
-from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 
@@ -16,13 +15,6 @@ from tests.conftest import at
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = at(2027, 1, 4, 9)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counts():
-    cache.clear()  # the rate limits' counts
-    yield
-    cache.clear()
 
 
 @pytest.fixture
