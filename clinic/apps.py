@@ -7,6 +7,7 @@ class ClinicConfig(AppConfig):
     verbose_name = "Clinics and staff"
 
     def ready(self) -> None:
+        from . import sessions  # noqa: F401  (its signal receivers: sign-in, role changes)
         from .roles import sync_role_groups
 
         # After every app has migrated, so all permissions exist.

@@ -74,6 +74,17 @@ class Clinic(models.Model):
         ),
     )
 
+    idle_logoff_minutes = models.PositiveSmallIntegerField(
+        "sign staff out after (minutes without activity)",
+        default=15,
+        validators=[
+            MinValueValidator(2, "Allow at least 2 minutes: the warning comes a minute before.")
+        ],
+        help_text="A staff member's session ends after this long without a page or an action "
+        "(a screen refreshing itself does not count); a warning comes a minute before. "
+        "Someone working at several clinics gets the shortest. Applies from the next sign-in.",
+    )
+
     # Vital-sign thresholds (CLINICAL.md section 4). No citable fixed values exist, so
     # each clinic sets its own; the defaults are the ones the clinical reference ships.
     caution_systolic_above = models.PositiveSmallIntegerField(

@@ -20,6 +20,7 @@ env = environ.Env(
     CSRF_TRUSTED_ORIGINS=(list, []),
     TIME_ZONE=(str, "UTC"),
     SESSION_IDLE_MINUTES=(int, 30),
+    SESSION_ABSOLUTE_HOURS=(int, 12),
 )
 
 # DEBUG is off unless asked for: production must never inherit a laptop's defaults.
@@ -65,12 +66,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "clinic.sessions.SessionLimitsMiddleware",  # idle logoff, absolute lifetime
     "django_htmx.middleware.HtmxMiddleware",
     # The second factor (django-otp): request.user.is_verified(), then the gate that sends a
     # user who must pass it and has not to the verify step (clinic/two_factor.py).
@@ -81,6 +84,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, so it sees the outcome of every login attempt.
     "axes.middleware.AxesMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",  # a limited request: RATELIMIT_VIEW
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -150,12 +154,62 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Idle sessions expire: the cookie's age is renewed on every request.
-SESSION_COOKIE_AGE = env("SESSION_IDLE_MINUTES") * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# --- Sessions, headers and rate limits (docs/configuration.md) ----------------------------
+# A session ends after a time without activity (clinic/sessions.py): a staff member's from
+# their clinic's setting (Clinic.idle_logoff_minutes), anyone else's (a patient's) from
+# SESSION_IDLE_MINUTES; and, active or not, SESSION_ABSOLUTE_HOURS after signing in, which
+# is also the cookie's age. A page's poll (the day board) is not activity.
+SESSION_IDLE_MINUTES = env("SESSION_IDLE_MINUTES")
+SESSION_ABSOLUTE_HOURS = env("SESSION_ABSOLUTE_HOURS")
+if SESSION_IDLE_MINUTES < 2 or SESSION_ABSOLUTE_HOURS < 1:
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_MINUTES must be at least 2 and SESSION_ABSOLUTE_HOURS at least 1."
+    )
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# HTTPS only, once seen (production); no framing; the address of a patient's link page is
+# never sent to another site.
+SECURE_HSTS_SECONDS = 0 if DEBUG else env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only,
+# no inline script, no style attribute, no eval (htmx's hx-on and js: values are off).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Rate limits (django-ratelimit; a limited request gets clinic.ratelimits.limited, a 429).
+# Counted per client address in the cache: CACHE_URL (redis://host:6379/1) shares the
+# counts between web processes; without it each process counts on its own.
+RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="20/m")  # sign-in attempts (POST)
+RATELIMIT_PUBLIC_LINK = env.str("RATELIMIT_PUBLIC_LINK", default="30/m")  # patients' links
+RATELIMIT_TOKEN = env.str("RATELIMIT_TOKEN", default="10/m")  # API token creation
+RATELIMIT_VIEW = "clinic.ratelimits.limited"
+if env.str("CACHE_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("CACHE_URL"),
+        }
+    }
+    # Django's own Redis cache increments atomically; django-ratelimit only lists django-redis.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded set-up: counts per process (docs/configuration.md).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # --- Time -----------------------------------------------------------------------
 # Stored in UTC always; shown in the clinic's or the patient's own time zone.
@@ -310,6 +364,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.base.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"token": RATELIMIT_TOKEN},
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "ALLOWED_VERSIONS": ["v1"],
     "DEFAULT_VERSION": "v1",

@@ -1,11 +1,17 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import DefaultRouter
 
-from clinic import signin, two_factor
+from clinic import sessions, signin, two_factor
 from clinic.api.views import ChairViewSet, ClinicViewSet
+from clinic.ratelimits import login_limit
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
 from scheduling.booking.api import CourseViewSet, ProtocolViewSet, StaffNoticeViewSet
@@ -50,10 +56,12 @@ router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
 
 handler404 = "clinic.api.base.not_found"
+API_DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
 
 urlpatterns = [
     path("", scheduling_views.home, name="home"),
-    path("accounts/login/", signin.LoginView.as_view(), name="login"),
+    path("accounts/login/", login_limit(signin.LoginView.as_view()), name="login"),
+    path("accounts/keep-alive/", sessions.keep_alive, name="keep_alive"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/", two_factor.verify, name="two_factor_verify"),
     path("accounts/two-factor/enrol/", two_factor.enrol, name="two_factor_enrol"),
@@ -66,8 +74,18 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((router.urls, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Swagger UI with its set-up script as a file (no inline script); both viewers style
+    # themselves inline and ReDoc runs a worker from a blob, so their pages allow that.
+    path(
+        "api/docs/",
+        csp_update(API_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
+    path(
+        "api/redoc/",
+        csp_update(API_DOCS_CSP)(SpectacularRedocView.as_view(url_name="schema")),
+        name="redoc",
+    ),
     path("reminders/", include("scheduling.reminders.urls")),
     # The web pages, each room's own, under one namespace ("pages:board", "pages:chart").
     path("", include((PAGES, "pages"))),

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 
 from clinic.models import Chair, Clinic, OpeningHours, StaffMembership
 from clinic.services import staff_membership_add
@@ -62,6 +63,13 @@ def admin_client(client, admin_user):
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with no requests counted: the rate limits count per address in the
+    cache, and every test client (and the browser tests' live server) is 127.0.0.1."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.utils.functional import cached_property
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status, throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -400,6 +400,17 @@ class ScopedMixin:
         if PATIENT in allowed and self.patient_field and c.patient_id is not None:
             return queryset.filter(**{self.patient_field: c.patient_id})
         return queryset.filter(**{f"{self.clinic_field}__in": staff_clinics})
+
+
+class TokenCreationThrottle(throttling.SimpleRateThrottle):
+    """Token creation, per user (or address when not signed in), at RATELIMIT_TOKEN. Over
+    the limit: a 429 in the error shape above (code "throttled")."""
+
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 def created(data) -> Response:

@@ -26,6 +26,7 @@ class ClinicSerializer(ModelSerializer):
         fields = [
             "id", "name", "slug", "timezone", "address", "phone", "email",
             "maintenance_horizon_days", "course_start_horizon_days", "screening_valid_days",
+            "idle_logoff_minutes",
             "opening_hours", "closures",
         ]  # fmt: skip
         read_only_fields = ["id", "slug", "opening_hours", "closures"]

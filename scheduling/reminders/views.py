@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.ratelimits import public_link_limit
+
 from ..booking.models import Session
 from . import services as reminders_services
 from .content import (
@@ -39,6 +41,7 @@ def _page(request, context, status=200) -> HttpResponse:
     return response
 
 
+@public_link_limit("reminder-answer")
 @require_http_methods(["GET", "POST"])
 def session_respond(request: HttpRequest, token: str) -> HttpResponse:
     try:

@@ -63,14 +63,23 @@ def open_page(browser, live_server, request):
     """A fresh browser context per person; the last page is screenshotted at the end."""
     pages = []
 
+    refused = []  # what the Content-Security-Policy blocked, on any page
+
     def _open(viewport=DESKTOP):
         context = browser.new_context(viewport=viewport, base_url=live_server.url)
         context.set_default_timeout(10_000)
         page = context.new_page()
+        page.on(
+            "console",
+            lambda msg: refused.append(f"{msg.text} at {msg.location}")
+            if "Content Security Policy" in msg.text
+            else None,
+        )
         pages.append(page)
         return page
 
     yield _open
+    assert refused == []
     if pages:
         SHOTS.mkdir(parents=True, exist_ok=True)
         pages[-1].screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
@@ -465,3 +474,22 @@ def test_a_nurse_enrols_an_authenticator_app_and_signs_in_with_it(world, open_pa
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(re.compile(r"/nurse/today/$"))
     assert page.get_by_role("heading", name="Today's chairs").is_visible()
+
+
+def test_an_idle_nurse_is_warned_a_minute_before_the_sign_out_and_can_stay(world, open_page):
+    world["clinic"].idle_logoff_minutes = 2
+    world["clinic"].save()
+    page = open_page()
+    page.clock.install()  # the page's timers run on a clock the test moves
+    login(page, "nurse")
+    warning = page.locator("#idle-warning")
+    assert not warning.is_visible()
+    page.clock.run_for(61_000)  # a minute in: a minute before the end
+    warning.get_by_text("Still there?").wait_for()
+    assert "signed out in" in warning.inner_text()
+    with page.expect_response("**/accounts/keep-alive/") as kept:
+        warning.get_by_role("button", name="Stay signed in").click()
+    assert kept.value.status == 204
+    warning.wait_for(state="hidden")
+    page.clock.run_for(61_000)  # the timer started again from "stay signed in"
+    warning.get_by_text("Still there?").wait_for()

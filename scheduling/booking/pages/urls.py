@@ -1,18 +1,28 @@
 """Booking's pages: the front desk's patients, screenings, courses and sessions."""
 
 from django.urls import path
+from django.views.decorators.cache import never_cache
 
 from . import desk, screening
 
+# Pages with a patient's record on them are never stored by the browser (Cache-Control:
+# no-store): not in its cache nor its back/forward history, for the next person at a
+# shared computer (docs/pages.md). The polled day board and the calendar feed are not.
+private = never_cache
+
 urlpatterns = [
-    path("desk/patients/", desk.patients, name="patients"),
-    path("desk/patients/new/", desk.patient_new, name="patient_new"),
-    path("desk/patients/<int:pk>/", desk.patient, name="patient"),
-    path("desk/patients/<int:pk>/screenings/new/", screening.screening_new, name="screening_new"),
-    path("desk/screenings/<int:pk>/", screening.screening, name="screening"),
+    path("desk/patients/", private(desk.patients), name="patients"),
+    path("desk/patients/new/", private(desk.patient_new), name="patient_new"),
+    path("desk/patients/<int:pk>/", private(desk.patient), name="patient"),
+    path(
+        "desk/patients/<int:pk>/screenings/new/",
+        private(screening.screening_new),
+        name="screening_new",
+    ),
+    path("desk/screenings/<int:pk>/", private(screening.screening), name="screening"),
     path(
         "desk/screenings/<int:pk>/answers/<int:answer_id>/sign-off/",
-        screening.sign_off,
+        private(screening.sign_off),
         name="screening_sign_off",
     ),
     path("desk/courses/new/", desk.course_new, name="course_new"),

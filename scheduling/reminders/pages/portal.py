@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from clinic.ratelimits import public_link_limit
 from clinic.signin import login_required, require_POST
 from patients.models import Patient
 from patients.services import patient_calendar_token_reset, patient_reminder_settings_set
@@ -125,6 +126,7 @@ def calendar_reset(request: HttpRequest) -> HttpResponse:
     return redirect("pages:portal")
 
 
+@public_link_limit("calendar-feed")
 @require_GET
 def calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The feed a phone's calendar subscribes to: no login, the token is the secret."""
