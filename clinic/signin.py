@@ -15,10 +15,13 @@ the CSRF token are not kept.
 from functools import wraps
 from urllib.parse import urlsplit
 
+from axes import helpers as axes_helpers
+from axes.conf import settings as axes_settings
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import Resolver404, get_script_prefix, resolve
 from django.views.decorators import http
@@ -148,3 +151,23 @@ class LoginView(auth_views.LoginView):
         except Resolver404:
             return url
         return (page_for(path) or "") if post_only else url
+
+
+def second_factor_passed(request, user) -> bool:
+    """Whether `user` (signing in on `request`: by session, or by username and password
+    sent with it) has passed the second factor their clinic requires, if it requires one.
+
+    The one place issuing an API token asks (`POST /api/v1/tokens/`). Always True until
+    two-factor sign-in (issue 26, item 1) lands and fills this in."""
+    return True
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out sign-in (AXES_LOCKOUT_CALLABLE): the API's
+    error shape under /api/ (issuing a token by password), axes' own text elsewhere."""
+    message = axes_helpers.get_lockout_message()
+    status = axes_settings.AXES_HTTP_RESPONSE_CODE
+    if request.path.startswith("/api/"):
+        body = {"status": status, "code": "locked_out", "detail": message, "errors": {}}
+        return JsonResponse(body, status=status)
+    return HttpResponse(message, status=status)

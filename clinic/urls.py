@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from clinic import signin, two_factor
+from clinic.api.tokens import ApiTokenViewSet
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
 from scheduling import views as scheduling_views
@@ -48,6 +49,7 @@ router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire"
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
+router.register("tokens", ApiTokenViewSet, basename="token")
 
 handler404 = "clinic.api.base.not_found"
 
