@@ -196,8 +196,11 @@ def test_a_request_by_token_costs_two_queries_to_authenticate(nurse, django_asse
             assert client.get("/api/v1/chairs/").status_code == 200
 
 
-def test_the_token_endpoints_are_in_the_schema(client):
-    paths = client.get("/api/schema/?format=json").json()["paths"]
+def test_the_token_endpoints_and_scheme_are_in_the_schema(client):
+    schema = client.get("/api/schema/?format=json").json()
+    assert schema["components"]["securitySchemes"]["tokenAuth"]["name"] == "Authorization"
+    assert {"tokenAuth": []} in schema["paths"]["/api/v1/chairs/"]["get"]["security"]
+    paths = schema["paths"]
     assert set(paths[TOKENS]) == {"get", "post"}
     assert set(paths[TOKENS + "{id}/"]) == {"delete"}
     assert "429" in paths[TOKENS]["post"]["responses"]

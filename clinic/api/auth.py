@@ -3,6 +3,7 @@
 A module of its own, importing no view: DRF imports it while its views load."""
 
 from django.utils import timezone
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox import auth as knox_auth
 
 from clinic.services import api_token_mark_used
@@ -26,3 +27,11 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
         user, token = super().validate_user(auth_token)
         api_token_mark_used(token=token)
         return user, token
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The token in the OpenAPI schema, as before knox (`tokenAuth`: `Authorization:
+    Token <token>`). drf-spectacular's knox scheme names knox's class only, not ours."""
+
+    target_class = TokenAuthentication
+    name = "tokenAuth"
