@@ -128,6 +128,13 @@ def test_an_expired_token_is_a_401_and_is_deleted(nurse):
     assert not ApiToken.objects.exists()
 
 
+@pytest.mark.parametrize("header", ["Token caf\u00e9", "Token " + "0" * 64, "Token a-b"])
+def test_a_malformed_or_unknown_token_is_a_401(nurse, header):
+    api_token(nurse)
+    response = APIClient().get("/api/v1/sessions/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
+
+
 def test_a_revoked_token_is_a_401(nurse):
     token = api_token(nurse)
     client = as_token(token)
