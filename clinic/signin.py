@@ -153,15 +153,6 @@ class LoginView(auth_views.LoginView):
         return (page_for(path) or "") if post_only else url
 
 
-def second_factor_passed(request, user) -> bool:
-    """Whether `user` (signing in on `request`: by session, or by username and password
-    sent with it) has passed the second factor their clinic requires, if it requires one.
-
-    The one place issuing an API token asks (`POST /api/v1/tokens/`). Always True until
-    two-factor sign-in (issue 26, item 1) lands and fills this in."""
-    return True
-
-
 def lockout_response(request, original_response=None, credentials=None):
     """django-axes' answer to a locked-out sign-in (AXES_LOCKOUT_CALLABLE): the API's
     error shape under /api/ (issuing a token by password), axes' own text elsewhere."""

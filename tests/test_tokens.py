@@ -109,11 +109,12 @@ def test_issuing_by_password_counts_towards_the_lockout(nurse):
     assert right.status_code == 429 and not ApiToken.objects.exists()
 
 
-def test_a_clinic_requiring_a_second_factor_not_passed_gets_no_token(nurse, monkeypatch):
-    """The hook two-factor sign-in fills in (`clinic.signin.second_factor_passed`)."""
-    monkeypatch.setattr("clinic.api.tokens.second_factor_passed", lambda request, user: False)
+def test_by_password_alone_a_user_who_owes_a_second_factor_gets_no_token(clinic, nurse):
+    clinic.staff_two_factor_required = True
+    clinic.save()
     response = issue(APIClient(), name="t", username="nurse", password=PASSWORD)
-    assert response.status_code == 403 and "second factor" in response.json()["detail"]
+    assert response.status_code == 403
+    assert response.json()["code"] == "second_factor_required"
     assert not ApiToken.objects.exists()
 
 

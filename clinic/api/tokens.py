@@ -13,7 +13,7 @@ from rest_framework import exceptions, mixins, permissions, serializers, viewset
 from clinic.models import ApiToken
 from clinic.selectors import api_tokens_manageable
 from clinic.services import api_token_create, api_token_revoke
-from clinic.signin import second_factor_passed
+from clinic.two_factor import passed_for
 
 from .base import IdLookupMixin, InputSerializer, Role, caller, created
 
@@ -96,9 +96,11 @@ class ApiTokenViewSet(
         body = ApiTokenCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = self._issuer(request, body.validated_data)
-        if not second_factor_passed(request, user):
+        if not passed_for(request._request, user):
             raise exceptions.PermissionDenied(
-                "Your clinic requires a second factor: sign in with it to issue a token."
+                "Pass the second factor first: sign in to the web app with it, then issue "
+                "the token from there.",
+                code="second_factor_required",
             )
         token, key = api_token_create(user=user, name=body.validated_data["name"])
         return created({**ApiTokenIssuedSerializer(token).data, "token": key})
