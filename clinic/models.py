@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
 from phonenumber_field.modelfields import PhoneNumberField
 
 from .validators import ConstraintErrorsOnFields, validate_timezone
@@ -346,3 +348,22 @@ class StaffMembership(ConstraintErrorsOnFields, models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} - {self.get_role_display()} at {self.clinic}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox's, `KNOX_TOKEN_MODEL`): only a digest of it is
+    stored, never the token; it expires (`API_TOKEN_TTL_DAYS`), and carries a name its
+    owner gave it and when it was last used. Revoking one deletes the row."""
+
+    # An id of its own: knox keys the row by its digest, which no URL should carry.
+    id = models.BigAutoField(primary_key=True)
+    digest = models.CharField(max_length=CONSTANTS.DIGEST_LENGTH, unique=True)
+    name = models.CharField(max_length=100)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

@@ -1,7 +1,10 @@
 import datetime as dt
 
+from django.db.models import Q
+from django.utils import timezone
+
 from .calendar import ClinicCalendar
-from .models import Chair, Clinic, StaffMembership
+from .models import ApiToken, Chair, Clinic, StaffMembership
 
 
 def clinic_calendar(*, clinic: Clinic, start: dt.date | None = None) -> ClinicCalendar:
@@ -51,3 +54,14 @@ def roles_by_clinic(rows) -> dict[int, set[str]]:
         if clinic_id is not None:
             roles.setdefault(clinic_id, set()).add(role)
     return roles
+
+
+def api_tokens_manageable(*, user, admin_clinic_ids):
+    """The live tokens `user` may list and revoke: their own, and, as clinic admin of
+    `admin_clinic_ids`, those of every member of staff there (a superuser: all). Never
+    a patient's but their own: a patient's portal login is not the clinic's staff."""
+    tokens = ApiToken.objects.filter(expiry__gt=timezone.now()).select_related("user")
+    if user.is_superuser:
+        return tokens
+    staff = StaffMembership.objects.filter(clinic_id__in=admin_clinic_ids).values("user_id")
+    return tokens.filter(Q(user=user) | Q(user__in=staff))

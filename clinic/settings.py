@@ -6,6 +6,7 @@ environment (django-environ). The defaults give the embedded set-up: SQLite in
 A malformed value stops start-up with a message that says what to set.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -48,7 +49,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -97,6 +98,7 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 OTP_TOTP_ISSUER = "Infusion tracker"  # the name an authenticator app shows for the account
+AXES_LOCKOUT_CALLABLE = "clinic.signin.lockout_response"  # the API's error shape there
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -350,7 +352,7 @@ MAINTENANCE_HORIZON_DAYS = env.int("MAINTENANCE_HORIZON_DAYS", default=90)
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "clinic.api.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -369,6 +371,13 @@ REST_FRAMEWORK = {
     "ALLOWED_VERSIONS": ["v1"],
     "DEFAULT_VERSION": "v1",
 }
+
+# API tokens (django-rest-knox, our model: clinic.ApiToken): a digest stored, never the
+# token; each expires API_TOKEN_TTL_DAYS after it was issued (not renewed by use).
+KNOX_TOKEN_MODEL = "clinic.ApiToken"
+REST_KNOX = {"TOKEN_TTL": dt.timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30))}
+if REST_KNOX["TOKEN_TTL"] <= dt.timedelta(0):
+    raise ImproperlyConfigured("API_TOKEN_TTL_DAYS must be a positive whole number.")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Infusion tracker API",

@@ -15,10 +15,13 @@ the CSRF token are not kept.
 from functools import wraps
 from urllib.parse import urlsplit
 
+from axes import helpers as axes_helpers
+from axes.conf import settings as axes_settings
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import Resolver404, get_script_prefix, resolve
 from django.views.decorators import http
@@ -148,3 +151,14 @@ class LoginView(auth_views.LoginView):
         except Resolver404:
             return url
         return (page_for(path) or "") if post_only else url
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out sign-in (AXES_LOCKOUT_CALLABLE): the API's
+    error shape under /api/ (issuing a token by password), axes' own text elsewhere."""
+    message = axes_helpers.get_lockout_message()
+    status = axes_settings.AXES_HTTP_RESPONSE_CODE
+    if request.path.startswith("/api/"):
+        body = {"status": status, "code": "locked_out", "detail": message, "errors": {}}
+        return JsonResponse(body, status=status)
+    return HttpResponse(message, status=status)

@@ -66,6 +66,15 @@ def passed(request) -> bool:
     return not request.session[REQUIRED] or request.user.is_verified()
 
 
+def passed_for(request, user) -> bool:
+    """May `user` be issued an API token on `request`? When signed in on it, as `passed`
+    says; named by username and password alone, they have passed no second factor, so
+    only one who need not pass it."""
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        return passed(request)
+    return not second_factor_required(user)
+
+
 class SecondFactorMiddleware:
     """After django-otp's OTPMiddleware: a signed-in user who must pass the second factor
     and has not reaches only OPEN_VIEWS."""

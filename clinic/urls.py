@@ -10,6 +10,7 @@ from drf_spectacular.views import (
 from rest_framework.routers import DefaultRouter
 
 from clinic import sessions, signin, two_factor
+from clinic.api.tokens import ApiTokenViewSet
 from clinic.api.views import ChairViewSet, ClinicViewSet
 from clinic.ratelimits import login_limit
 from patients.api import ContraindicationViewSet, PatientViewSet, ScreeningViewSet
@@ -54,6 +55,7 @@ router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire"
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
+router.register("tokens", ApiTokenViewSet, basename="token")
 
 handler404 = "clinic.api.base.not_found"
 API_DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}

@@ -4,7 +4,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from clinic.models import Chair, Clinic, StaffMembership
@@ -13,7 +12,7 @@ from patients.models import Patient, Screening
 from scheduling.booking.models import Course, Protocol, Session
 from scheduling.booking.services import course_start
 
-from .conftest import make_clinic, make_ready_patient
+from .conftest import api_token, make_clinic, make_ready_patient
 
 ROLES = [r.value for r in StaffMembership.Role]
 
@@ -42,12 +41,14 @@ class World:
     other_patient: Patient | None = None  # same clinic, no login
     foreign_patient: Patient | None = None  # the other clinic's
     courses: dict[str, Course] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # one per caller, issued on first use
 
     def client(self, who: str) -> APIClient:
         client = APIClient()
         if who != "anonymous":
-            token, _ = Token.objects.get_or_create(user=self.users[who])
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            if who not in self.tokens:
+                self.tokens[who] = api_token(self.users[who])
+            client.credentials(HTTP_AUTHORIZATION=f"Token {self.tokens[who]}")
         return client
 
     # One object of each kind: of the caller's own, of another patient, of another clinic.

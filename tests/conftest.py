@@ -60,6 +60,14 @@ def admin_client(client, admin_user):
     return client
 
 
+def api_token(user) -> str:
+    """A new API token for `user`, as `POST /api/v1/tokens/` issues one: for
+    `Authorization: Token <it>`."""
+    from clinic.services import api_token_create
+
+    return api_token_create(user=user, name="test")[1]
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -4,7 +4,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+
+from .conftest import api_token
 
 
 @pytest.fixture
@@ -36,16 +37,16 @@ def test_a_good_login_before_the_limit_resets_the_count(client, user):
 
 
 def test_api_clients_authenticate_with_a_token(client, user):
-    token = Token.objects.create(user=user)
+    token = api_token(user)
     assert client.get("/api/v1/sessions/").status_code == 401
-    response = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 403  # authenticated, but no role anywhere
 
 
 def test_a_wrong_revoked_or_disabled_token_is_refused(client, user):
-    token = Token.objects.create(user=user)
-    as_token = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
-    wrong = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION="Token " + "0" * 40)
+    token = api_token(user)
+    as_token = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    wrong = client.get("/api/v1/sessions/", HTTP_AUTHORIZATION="Token " + "0" * 64)
     assert wrong.status_code == 401 and wrong.json()["detail"] == "Invalid token."
 
     user.is_active = False
@@ -56,15 +57,19 @@ def test_a_wrong_revoked_or_disabled_token_is_refused(client, user):
     user.is_active = True
     user.save()
     assert client.get("/api/v1/sessions/", **as_token).status_code == 403  # known again
-    token.delete()
+    user.auth_token_set.all().delete()
     revoked = client.get("/api/v1/sessions/", **as_token)
     assert revoked.status_code == 401 and revoked.json()["detail"] == "Invalid token."
 
 
-def test_the_api_authenticates_with_drfs_own_token_scheme():
-    from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+def test_the_api_authenticates_with_knox_tokens_then_the_session():
+    from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+    from rest_framework.authentication import SessionAuthentication
     from rest_framework.settings import api_settings
 
+    from clinic.api.auth import TokenAuthentication
+
+    assert issubclass(TokenAuthentication, KnoxTokenAuthentication)
     # Token first: an unauthenticated call gets 401 with "WWW-Authenticate: Token".
     assert [
         TokenAuthentication,
@@ -79,8 +84,7 @@ def test_the_callers_roles_are_read_fresh_on_every_request(client, user, clinic)
     from clinic.models import StaffMembership
     from clinic.services import staff_membership_add
 
-    token = Token.objects.create(user=user)
-    as_token = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    as_token = {"HTTP_AUTHORIZATION": f"Token {api_token(user)}"}
     assert client.get("/api/v1/sessions/", **as_token).status_code == 403  # no role yet
     staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.NURSE)
     staff_membership_add(user=user, clinic=clinic, role=StaffMembership.Role.FRONT_DESK)

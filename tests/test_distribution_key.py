@@ -6,7 +6,7 @@ key named `clinic` to clinic.Clinic; every other model is listed below with the 
 and, where it holds a clinic's data, the path by which it reaches its clinic today. The
 lists are checked too: a stale entry, or a path that no longer leads to a clinic, fails.
 
-Django's own apps (auth, sessions, authtoken, axes, admin) are not walked: their rows
+Django's own apps (auth, sessions, knox, axes, admin) are not walked: their rows
 belong to users, who may work at several clinics (docs/scaling.md says where they go).
 The history tables django-simple-history generates are not walked either: each copies
 its model's fields, so a clinic key on the model is one on its history (checked below).
@@ -29,6 +29,7 @@ NOT_DISTRIBUTED = {
     "scheduling.Protocol": "built-in protocols belong to no clinic (clinic is blank)",
     "scheduling.ProtocolPhase": "part of a protocol",
     "scheduling.Protocol_contraindications": "which checklist items a protocol asks",
+    "clinic.ApiToken": "a user's API token, as auth's rows are: a user may work at several",
 }
 
 # Clinic data that reaches its clinic in more than one step today: the foreign keys to

@@ -370,7 +370,19 @@ class RolePermission(permissions.BasePermission):
         return True
 
 
-class ScopedMixin:
+class IdLookupMixin:
+    """Objects looked up by id: an id no primary key can hold is a 404, not an overflow."""
+
+    lookup_value_regex = "[0-9]+"
+
+    def get_object(self):
+        raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
+        if not str(raw).isdigit() or not 1 <= int(raw) <= MAX_ID:
+            raise Http404
+        return super().get_object()
+
+
+class ScopedMixin(IdLookupMixin):
     """Querysets narrowed to the caller's clinics (staff) or own records (patient).
 
     Subclasses set `clinic_field` (path to the clinic id) and `patient_field` (path to
@@ -378,16 +390,9 @@ class ScopedMixin:
     """
 
     permission_classes = [permissions.IsAuthenticated, RolePermission]
-    lookup_value_regex = "[0-9]+"
     roles: dict[str, tuple[str, ...]] = {}
     clinic_field = "clinic_id"
     patient_field: str | None = None
-
-    def get_object(self):
-        raw = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")
-        if not str(raw).isdigit() or not 1 <= int(raw) <= MAX_ID:
-            raise Http404
-        return super().get_object()
 
     def scope(self, queryset):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller

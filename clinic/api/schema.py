@@ -46,9 +46,9 @@ def postprocess(result, generator, request, public):
                 continue
             responses = operation.setdefault("responses", {})
             for code, description in ERRORS.items():
-                responses.setdefault(
-                    code,
-                    {"description": description, "content": {"application/json": {"schema": ref}}},
-                )
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():  # every error has the one shape
+                if code >= "400" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": ref}}
     _local_times(result)
     return result

@@ -9,7 +9,6 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from scheduling.booking.models import Protocol
@@ -22,7 +21,7 @@ from scheduling.chart.models import (
 from scheduling.chart.selectors import session_chart
 from scheduling.chart.services import checklist_complete, checklist_waive, session_check_in
 
-from ..conftest import at, chart_check_in, chart_dose
+from ..conftest import api_token, at, chart_check_in, chart_dose
 
 DECONGESTANT = "No nasal decongestant in the last hour"
 CHECK_IN = at(2027, 1, 5, 9, 30)  # the esketamine session: Tuesday 5 January, 10:00 London
@@ -43,8 +42,7 @@ def clinic_lines(chart):
 
 def api(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     return client
 
 

@@ -41,11 +41,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from clinic import two_factor
 from clinic.models import Clinic
 from clinic.roles import ROLE_GROUPS
+from clinic.services import api_token_create
 from patients.models import Contraindication, ScreeningAnswer
 from patients.services import patient_calendar_token_reset, screening_record
 from scheduling.booking.models import Course, Session
@@ -83,8 +83,8 @@ def signed_in(user, *, second_factor: bool = False) -> str:
 
 
 def credentials(user) -> dict:
-    return {"user": user.pk, "token": Token.objects.get_or_create(user=user)[0].key,
-            "session": signed_in(user, second_factor=True)}  # fmt: skip
+    _, token = api_token_create(user=user, name="load test")
+    return {"user": user.pk, "token": token, "session": signed_in(user, second_factor=True)}
 
 
 def patient_login(patient, group) -> dict:

@@ -10,7 +10,6 @@ from django.contrib import admin
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from patients.models import Patient
@@ -20,7 +19,7 @@ from scheduling.booking.services import course_start
 from scheduling.reminders.models import Reminder
 from scheduling.reminders.services import reminders_dispatch_due, reminders_send_batch
 
-from ..conftest import at, force_login_verified, make_ready_patient
+from ..conftest import api_token, at, force_login_verified, make_ready_patient
 
 UTC = dt.UTC
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -89,9 +88,7 @@ def test_a_new_time_zone_through_the_api_moves_them_to_the_patients_new_local_ti
     patient, session, staff
 ):
     client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff['front_desk']).key}"
-    )
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(staff['front_desk'])}")
     with time_machine.travel(NOW, tick=False):
         response = client.patch(
             f"/api/v1/patients/{patient.pk}/", {"timezone": "America/New_York"}, format="json"

@@ -71,9 +71,11 @@ def open_page(browser, live_server, request):
         page = context.new_page()
         page.on(
             "console",
-            lambda msg: refused.append(f"{msg.text} at {msg.location}")
-            if "Content Security Policy" in msg.text
-            else None,
+            lambda msg: (
+                refused.append(f"{msg.text} at {msg.location}")
+                if "Content Security Policy" in msg.text
+                else None
+            ),
         )
         pages.append(page)
         return page

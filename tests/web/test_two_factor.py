@@ -10,11 +10,12 @@ import re
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
+from clinic.models import ApiToken
 from clinic.services import staff_membership_add
 from clinic.two_factor import recovery_codes_issue
 
@@ -67,12 +68,19 @@ def test_an_api_token_is_not_created_without_the_second_factor(client, db):
     root = get_user_model().objects.create_superuser("root", password=PASSWORD)
     device = enrolled(root)
     sign_in(client, "root")
-    add = client.post("/admin/authtoken/tokenproxy/add/", {"user": root.pk})
-    assert add.status_code == 302 and add["Location"].startswith("/accounts/two-factor/")
-    assert not Token.objects.exists()
+    body = {"name": "script"}
+    add = client.post("/api/v1/tokens/", body, content_type="application/json")
+    assert add.status_code == 403 and add.json()["code"] == "second_factor_required"
+    by_password = Client().post(
+        "/api/v1/tokens/", {**body, "username": "root", "password": PASSWORD},
+        content_type="application/json",
+    )  # fmt: skip
+    assert by_password.status_code == 403 and by_password.json()["code"] == "second_factor_required"
+    assert not ApiToken.objects.exists()
     assert client.post("/accounts/two-factor/", {"code": app_code(device)}).status_code == 302
-    client.post("/admin/authtoken/tokenproxy/add/", {"user": root.pk})
-    assert Token.objects.filter(user=root).count() == 1
+    added = client.post("/api/v1/tokens/", body, content_type="application/json")
+    assert added.status_code == 201, added.json()
+    assert ApiToken.objects.filter(user=root).count() == 1
 
 
 def test_with_the_second_factor_staff_reach_pages_and_the_admin(client, secure):
