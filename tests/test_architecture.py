@@ -2,7 +2,8 @@
 
 - The rooms of scheduling/ import one way: the chart and the reminders use booking,
   booking uses neither, the chart and the reminders do not use each other, and no room
-  uses the pages (the web layer over all three).
+  uses the pages (the web layer over all of them); the stock record uses booking only
+  (the chart's dose uses stock, never the other way).
 - The framework as designed: no plain SQL through `connection.cursor()` outside the
   migrations and the data generator, and no private standard-library e-mail module.
 """
@@ -24,6 +25,7 @@ FORBIDDEN = {
     "booking": ("scheduling.chart", "scheduling.reminders", "scheduling.pages"),
     "chart": ("scheduling.reminders", "scheduling.pages"),
     "reminders": ("scheduling.chart", "scheduling.pages"),
+    "stock": ("scheduling.chart", "scheduling.reminders", "scheduling.pages"),
 }
 
 
