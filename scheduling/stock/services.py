@@ -493,8 +493,9 @@ def stock_draw_for_dose(
     now: dt.datetime,
 ) -> list[StockEntry]:
     """The chart's dose draws from a lot: `drawn` (the product's unit; the dose's own
-    amount when not given) is at least what was given, and the remainder is wasted in the
-    same step before a witness. Called inside the dose's transaction."""
+    amount when not given) is at least what was given. The ledger has the draw of what was
+    given and, in the same step, the waste of the remainder before a witness: together
+    they are what left the vial. Called inside the dose's transaction."""
     session = dose.session
     if lot.clinic_id != session.clinic_id:
         raise ValidationError({"stock_lot": "This lot is another clinic's stock."})
@@ -515,7 +516,7 @@ def stock_draw_for_dose(
             stock_draw(
                 lot=lot,
                 location=location,
-                quantity=drawn,
+                quantity=given,
                 by=by,
                 session=session,
                 dose=dose,
