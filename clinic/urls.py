@@ -19,6 +19,7 @@ from scheduling.chart.api import (
     VitalSignsViewSet,
 )
 from scheduling.reminders.api import ReminderViewSet
+from scheduling.stock import api as stock_api
 
 admin.site.site_header = "Infusion tracker administration"
 admin.site.site_title = "Infusion tracker"
@@ -43,6 +44,11 @@ router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire"
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
+router.register("stock/products", stock_api.ProductViewSet, basename="stock-product")
+router.register("stock/locations", stock_api.LocationViewSet, basename="stock-location")
+router.register("stock/lots", stock_api.LotViewSet, basename="stock-lot")
+router.register("stock/entries", stock_api.EntryViewSet, basename="stock-entry")
+router.register("stock/counts", stock_api.CountViewSet, basename="stock-count")
 
 handler404 = "clinic.api.base.not_found"
 

@@ -51,19 +51,21 @@ class Dispensed:
     """One administration as the dispensing log shows it."""
 
     given_at: dt.datetime
+    patient_id: int
     patient: str
     mrn: str
     product: str
     lot: str
     unit: str
-    drawn: Decimal
+    given: Decimal
     wasted: Decimal
+    mg_per_unit: Decimal
     given_by: str
     witness: str
 
     @property
-    def given(self) -> Decimal:
-        return self.drawn - self.wasted
+    def mg_given(self) -> Decimal:
+        return self.given * self.mg_per_unit
 
 
 def dispensing_log(*, clinic: Clinic, start: dt.datetime, end: dt.datetime) -> list[Dispensed]:
@@ -91,19 +93,21 @@ def dispensing_log(*, clinic: Clinic, start: dt.datetime, end: dt.datetime) -> l
             patient = dose.session.patient
             rows[key] = Dispensed(
                 given_at=dose.started_at,
+                patient_id=patient.pk,
                 patient=f"{patient.last_name}, {patient.first_name}",
                 mrn=patient.mrn,
                 product=e.lot.product.name,
                 lot=e.lot.lot_number,
                 unit=e.lot.product.get_unit_display(),
-                drawn=Decimal(0),
+                given=Decimal(0),
+                mg_per_unit=e.lot.product.mg_per_unit,
                 wasted=Decimal(0),
                 given_by=dose.administered_by.get_username(),
                 witness="",
             )
         row = rows[key]
         if e.kind == K.DRAW:
-            row.drawn += -e.quantity
+            row.given += -e.quantity
         else:
             row.wasted += -e.quantity
             row.witness = e.witness.get_username() if e.witness else ""
