@@ -12,6 +12,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 
 from clinic.api.base import (
+    MAX_ID,
     IdField,
     InputSerializer,
     ModelSerializer,
@@ -128,7 +129,7 @@ class CountInput(ScopedInput):
 
 
 class ReportQuery(serializers.Serializer):  # query strings: text, parsed by the fields
-    clinic = serializers.IntegerField(min_value=1)
+    clinic = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     start = serializers.DateField(help_text="First day, the clinic's local date.")
     end = serializers.DateField(help_text="Last day, included.")
 
