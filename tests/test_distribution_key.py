@@ -29,6 +29,7 @@ NOT_DISTRIBUTED = {
     "scheduling.Protocol": "built-in protocols belong to no clinic (clinic is blank)",
     "scheduling.ProtocolPhase": "part of a protocol",
     "scheduling.Protocol_contraindications": "which checklist items a protocol asks",
+    "scheduling.Product": "the controlled-substance products, one list for all clinics",
 }
 
 # Clinic data that reaches its clinic in more than one step today: the foreign keys to
@@ -52,6 +53,8 @@ REACHES_CLINIC_THROUGH = {
     "scheduling.RemsReport": ("session",),
     "scheduling.ClinicChecklistAnswer": ("check_in", "session"),
     "scheduling.ClinicChecklistItem_protocols": ("clinicchecklistitem",),
+    "scheduling.StockBalance": ("location",),
+    "scheduling.StockCountLine": ("count",),
 }
 
 
