@@ -32,6 +32,17 @@ CHART_NURSE: dict[str, tuple[str, ...]] = {
     "scheduling.remsreport": (_VIEW, "add", "change"),
     "patients.questionnaireresponse": (_VIEW, "add"),
 }
+# The controlled-substance record: read in the admin by the clinical roles and the clinic
+# admin (every movement goes through the services); the clinic admin sets up locations.
+STOCK_VIEW: dict[str, tuple[str, ...]] = {
+    "scheduling.product": (_VIEW,),
+    "scheduling.stocklocation": (_VIEW,),
+    "scheduling.lot": (_VIEW,),
+    "scheduling.stockbalance": (_VIEW,),
+    "scheduling.stockentry": (_VIEW,),
+    "scheduling.stockcount": (_VIEW,),
+    "scheduling.stockcountline": (_VIEW,),
+}
 # role -> {"app_label.model": actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "front_desk": {
@@ -65,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.session": (_VIEW, "change"),
         "scheduling.sessionstatuschange": (_VIEW,),
         **CHART_NURSE,
+        **STOCK_VIEW,
         "scheduling.reminder": (_VIEW,),
         "scheduling.staffnotice": (_VIEW, "change"),
     },
@@ -89,6 +101,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.checklistwaiver": (_VIEW, "add"),
         # A clinic's own check-in items; retired, never deleted.
         "scheduling.clinicchecklistitem": (_VIEW, "add", "change"),
+        **STOCK_VIEW,
         "scheduling.reminder": (_VIEW,),
         "scheduling.staffnotice": (_VIEW, "change"),
     },
@@ -108,6 +121,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "scheduling.reminderpolicy": (_VIEW, "add", "change", "delete"),
         "scheduling.reminderrule": (_VIEW, "add", "change", "delete"),
         "scheduling.remindertemplate": (_VIEW, "add", "change", "delete"),
+        **STOCK_VIEW,
+        "scheduling.stocklocation": (_VIEW, "add", "change"),
     },
     "patient": {},
 }

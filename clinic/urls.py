@@ -29,6 +29,7 @@ from scheduling.chart.api import (
 from scheduling.chart.pages import urls as chart_pages
 from scheduling.reminders.api import ReminderViewSet
 from scheduling.reminders.pages import urls as reminders_pages
+from scheduling.stock import api as stock_api
 
 PAGES = booking_pages.urlpatterns + chart_pages.urlpatterns + reminders_pages.urlpatterns
 
@@ -56,6 +57,11 @@ router.register("alerts", AlertViewSet, basename="alert")
 router.register("reminders", ReminderViewSet, basename="reminder")
 router.register("staff-notices", StaffNoticeViewSet, basename="staff-notice")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("stock/products", stock_api.ProductViewSet, basename="stock-product")
+router.register("stock/locations", stock_api.LocationViewSet, basename="stock-location")
+router.register("stock/lots", stock_api.LotViewSet, basename="stock-lot")
+router.register("stock/entries", stock_api.EntryViewSet, basename="stock-entry")
+router.register("stock/counts", stock_api.CountViewSet, basename="stock-count")
 
 handler404 = "clinic.api.base.not_found"
 API_DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}

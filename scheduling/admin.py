@@ -7,6 +7,7 @@ from .booking import admin as booking_admin
 from .booking.models import Session
 from .chart import admin as chart_admin
 from .reminders import admin as reminders_admin
+from .stock import admin as stock_admin  # noqa: F401 (registers the stock record's pages)
 
 
 class SessionPageAdmin(booking_admin.SessionAdmin):

@@ -34,9 +34,25 @@ from .reminders.models import (
     ReminderRule,
     ReminderTemplate,
 )
+from .stock.models import (
+    Lot,
+    Product,
+    StockBalance,
+    StockCount,
+    StockCountLine,
+    StockEntry,
+    StockLocation,
+)
 
 __all__ = [
     "FORBIDDEN_WORDS",
+    "Lot",
+    "Product",
+    "StockBalance",
+    "StockCount",
+    "StockCountLine",
+    "StockEntry",
+    "StockLocation",
     "VITAL_BOUNDS",
     "Alert",
     "CheckIn",

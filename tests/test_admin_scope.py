@@ -20,6 +20,7 @@ from patients.models import Contraindication, Patient, RecordAccess, ScreeningSi
 from scheduling.booking.models import Protocol, Session, StaffNotice
 from scheduling.chart.models import ChecklistWaiver, ClinicChecklistItem, Discharge, RemsReport
 from scheduling.reminders.models import ReminderPolicy, ReminderRule, ReminderTemplate
+from scheduling.stock.models import Product
 
 from .api_world import build_world
 
@@ -40,6 +41,9 @@ CLINIC_PATHS = {
     "scheduling.reminder": "clinic", "scheduling.staffnotice": "clinic",
     "scheduling.reminderpolicy": "clinic", "scheduling.reminderrule": "clinic",
     "scheduling.remindertemplate": "clinic", "scheduling.clinicchecklistitem": "clinic",
+    "scheduling.stocklocation": "clinic", "scheduling.lot": "clinic",
+    "scheduling.stockbalance": "location__clinic", "scheduling.stockentry": "clinic",
+    "scheduling.stockcount": "clinic",
 }  # fmt: skip
 SCOPED = {m: a for m, a in admin.site._registry.items() if m._meta.label_lower in CLINIC_PATHS}
 
@@ -98,6 +102,25 @@ def _add_records_the_world_lacks(world) -> None:
             clinic=clinic, kind=ReminderKind.values[0], channel="sms", defaults={"text": "t"}
         )
         ClinicChecklistItem.objects.create(clinic=clinic, label="No nasal decongestant")
+        _stock(clinic, user, now)
+
+
+def _stock(clinic, user, now) -> None:
+    from scheduling.stock.models import Product, StockBalance, StockCount, StockLocation
+    from scheduling.stock.services import stock_receive
+
+    product, _ = Product.objects.get_or_create(
+        name="Ketamine 10 mg/mL 20 mL vial", drug="ketamine", form="vial",
+        strength="10 mg/mL", unit="ml", mg_per_unit=10, units_per_pack=20,
+    )  # fmt: skip
+    safe = StockLocation.objects.create(clinic=clinic, name="Safe")
+    admin_user = get_user_model().objects.create_user(username=f"stock-{clinic.slug}")
+    staff_membership_add(user=admin_user, clinic=clinic, role="clinic_admin")
+    stock_receive(location=safe, product=product, lot_number="L1", quantity="20",
+                  expires_on=dt.date(2099, 1, 1), supplier="S", invoice_number="I",
+                  by=admin_user, now=now)  # fmt: skip
+    assert StockBalance.objects.filter(location=safe).exists()
+    StockCount.objects.create(clinic=clinic, location=safe, counted_by=user, counted_at=now)
 
 
 @pytest.fixture
@@ -117,7 +140,7 @@ def _may(role: str, model, action: str) -> bool:
 
 def test_every_admin_is_scoped_by_clinic_or_closed_to_clinic_staff(world, client):
     """A ModelAdmin of clinic data is scoped; any other gives clinic staff nothing but a
-    read of a catalogue every clinic shares."""
+    read of a catalogue every clinic shares (the contraindications, the stock products)."""
     assert all(isinstance(a, ScopedAdmin) for a in SCOPED.values())
     assert len(SCOPED) == len(CLINIC_PATHS)
     for model, model_admin in admin.site._registry.items():
@@ -130,7 +153,7 @@ def test_every_admin_is_scoped_by_clinic_or_closed_to_clinic_staff(world, client
             assert not model_admin.has_change_permission(request), (model, role)
             assert not model_admin.has_add_permission(request), (model, role)
             assert not model_admin.has_delete_permission(request), (model, role)
-            assert not may_view or model is Contraindication, (model, role)
+            assert not may_view or model in (Contraindication, Product), (model, role)
 
 
 def test_the_world_has_a_record_of_every_scoped_model_at_each_clinic(world):

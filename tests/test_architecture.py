@@ -1,8 +1,8 @@
 """The house rules of the code (docs/architecture.md), read from the source itself.
 
 - The rooms of scheduling/ import one way: the chart and the reminders use booking,
-  booking uses neither, the chart and the reminders do not use each other, and no room
-  uses the pages (the web layer over all three).
+  booking uses neither, the chart and the reminders do not use each other; the stock
+  record uses booking only (the chart's dose uses stock, never the other way).
 - No import cycle between modules, even one a function-level import hides.
 - The framework as designed: no plain SQL through `connection.cursor()` outside the
   migrations and the data generator, and no private standard-library e-mail module.
@@ -22,9 +22,10 @@ SOURCE = [
 ]
 # What each room may not import.
 FORBIDDEN = {
-    "booking": ("scheduling.chart", "scheduling.reminders", "scheduling.pages"),
-    "chart": ("scheduling.reminders", "scheduling.pages"),
-    "reminders": ("scheduling.chart", "scheduling.pages"),
+    "booking": ("scheduling.chart", "scheduling.reminders", "scheduling.stock"),
+    "chart": ("scheduling.reminders",),
+    "reminders": ("scheduling.chart", "scheduling.stock"),
+    "stock": ("scheduling.chart", "scheduling.reminders"),
 }
 
 

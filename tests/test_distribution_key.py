@@ -30,6 +30,7 @@ NOT_DISTRIBUTED = {
     "scheduling.ProtocolPhase": "part of a protocol",
     "scheduling.Protocol_contraindications": "which checklist items a protocol asks",
     "clinic.ApiToken": "a user's API token, as auth's rows are: a user may work at several",
+    "scheduling.Product": "the controlled-substance products, one list for all clinics",
 }
 
 # Clinic data that reaches its clinic in more than one step today: the foreign keys to
@@ -53,6 +54,8 @@ REACHES_CLINIC_THROUGH = {
     "scheduling.RemsReport": ("session",),
     "scheduling.ClinicChecklistAnswer": ("check_in", "session"),
     "scheduling.ClinicChecklistItem_protocols": ("clinicchecklistitem",),
+    "scheduling.StockBalance": ("location",),
+    "scheduling.StockCountLine": ("count",),
 }
 
 

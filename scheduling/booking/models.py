@@ -451,6 +451,7 @@ class StaffNotice(models.Model):
         PATIENT_CANCELLED = "patient_cancelled", "Patient cancelled from a reminder"
         REMINDER_FAILED = "reminder_failed", "Reminder could not be delivered"
         SCREENING_DUE = "screening_due", "Screening due before more sessions are booked"
+        STOCK_DISCREPANCY = "stock_discrepancy", "Controlled-substance count discrepancy"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="staff_notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

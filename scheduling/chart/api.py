@@ -37,6 +37,7 @@ from ..booking.api import (
     _patient_response_field,
 )
 from ..booking.models import Session
+from ..stock.models import Lot, StockLocation
 from . import services as chart_services
 from .models import Alert, ChecklistItem, DoseAdministration, SideEffect, VitalSigns
 from .selectors import (
@@ -483,6 +484,18 @@ class DoseInput(InputSerializer):
     dose_mg = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     lot_number = serializers.CharField(required=False, allow_blank=True, max_length=40)
     sign_off_reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    # The controlled-substance record (where the clinic keeps one): the lot drawn from.
+    stock_lot = IdField(queryset=Lot.objects.select_related("product"), required=False)
+    stock_location = IdField(queryset=StockLocation.objects.all(), required=False)
+    stock_drawn = serializers.DecimalField(
+        max_digits=10, decimal_places=3, required=False, help_text="IV: mL drawn (>= given)."
+    )
+    witness = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text="Witness of the waste."
+    )
+    witness_password = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, style={"input_type": "password"}
+    )
 
 
 class ReadyToLeaveInput(InputSerializer):

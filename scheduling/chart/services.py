@@ -28,6 +28,9 @@ from ..booking.models import Protocol, Session, StaffNotice
 from ..booking.services.gates import course_gate_check
 from ..booking.services.notices import staff_notice_resolve, staff_notices_raise
 from ..booking.services.sessions import session_transition
+from ..stock.models import Lot, StockLocation
+from ..stock.selectors import clinic_keeps_stock
+from ..stock.services import stock_draw_for_dose
 from .models import (
     VITAL_BOUNDS,
     Alert,
@@ -404,9 +407,19 @@ def dose_record(
     lot_number: str = "",
     administered_by: AbstractBaseUser | None = None,
     sign_off_reason: str = "",
+    stock_lot: Lot | None = None,
+    stock_location: StockLocation | None = None,
+    stock_drawn: Decimal | str | None = None,
+    witness: str = "",
+    witness_password: str = "",
     now: dt.datetime | None = None,
 ) -> DoseAdministration:
     """Record the dose and start it: the session moves to in progress.
+
+    At a clinic that keeps its controlled-substance record here (a storage location set
+    up), the dose draws from `stock_lot` in the same transaction: IV `stock_drawn` mL (the
+    dose's own when not given), the remainder wasted before a `witness` who gives their
+    `witness_password`; esketamine its devices, the chart's lot number the lot's.
 
     Refused until the checklist is complete or waived. IV: `mg_per_kg` (always given:
     a dose is never guessed) x the weight recorded at check-in, over `infusion_minutes`.
@@ -446,6 +459,13 @@ def dose_record(
     if started_at < chart.check_in.checked_in_at:
         raise ValidationError({"started_at": "The dose cannot start before check-in."})
     protocol = session.course.protocol
+    if stock_lot is None and clinic_keeps_stock(clinic_id=session.clinic_id):
+        raise ValidationError(
+            {"stock_lot": "This clinic keeps its controlled-substance record here: name the "
+             "lot the dose is drawn from."}
+        )  # fmt: skip
+    if stock_lot is not None and protocol.route == Protocol.Route.INTRANASAL:
+        lot_number = stock_lot.lot_number
     dose = DoseAdministration(
         session=session,
         route=protocol.route,
@@ -493,6 +513,10 @@ def dose_record(
         DeviceAdministration(dose=dose, number=n, given_at=t)
         for n, t in enumerate(device_times, start=1)
     )
+    if stock_lot is not None:
+        stock_draw_for_dose(dose=dose, lot=stock_lot, location=stock_location, drawn=stock_drawn,
+                            by=by, witness=witness, witness_password=witness_password,
+                            now=now)  # fmt: skip
     session_transition(session=session, to=S.IN_PROGRESS, by=by, now=now)
     logger.info("session %s: dose %s recorded by user %s", session.id, dose.id, by.pk)
     return dose

@@ -42,9 +42,9 @@ def test_each_chart_write_takes_a_fixed_number_of_queries(
         reading("pre_dose", start + n * MIN / 10)
         side_effect_record(session=iv_session, by=nurse, kind="nausea", severity="mild",
                            now=start + n * MIN / 10)  # fmt: skip
-    # With the giver's role, the chart (6), the course and protocol, the dose, its
-    # history and the status change.
-    with django_assert_num_queries(25):
+    # With the giver's role, the chart (6), the course and protocol, whether the clinic
+    # keeps a stock record (it does not here), the dose, its history and the status change.
+    with django_assert_num_queries(26):
         chart_dose(iv_session, nurse=nurse, now=start + 5 * MIN)
     ended = start + 45 * MIN
     session_transition(session=iv_session, to=Session.Status.MONITORING, by=nurse, now=ended)

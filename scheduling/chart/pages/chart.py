@@ -37,6 +37,7 @@ from scheduling.chart.pages.forms import (
     SideEffectForm,
     VitalsForm,
     WaiveForm,
+    dose_stock_fields,
 )
 
 CRITERIA = [
@@ -165,11 +166,14 @@ def _on_fields(exc: ValidationError, fields) -> ValidationError:
 def _dose_form(chart, data=None):
     p = chart.protocol
     if p.route == Protocol.Route.IV:
-        return DoseIvForm(
+        form = DoseIvForm(
             data,
             initial={"mg_per_kg": p.dose_mg_per_kg, "infusion_minutes": p.infusion_minutes},
         )
-    return DoseIntranasalForm(data, protocol=p, initial={"dose_mg": p.first_dose_mg})
+    else:
+        form = DoseIntranasalForm(data, protocol=p, initial={"dose_mg": p.first_dose_mg})
+    clinic = chart.session.clinic
+    return dose_stock_fields(form, protocol=p, clinic=clinic, today=clinic.local_today())
 
 
 def _dose_preview(chart, mg_per_kg) -> str:

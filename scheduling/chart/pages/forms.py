@@ -9,6 +9,8 @@ from patients.models import QuestionnaireResponse
 from scheduling.booking.models import Protocol
 from scheduling.booking.pages.forms import DateInput
 from scheduling.chart.models import ClinicChecklistItem, SideEffect, VitalSigns
+from scheduling.stock.models import Lot
+from scheduling.stock.selectors import clinic_keeps_stock
 
 
 class BoardForm(forms.Form):
@@ -74,6 +76,32 @@ class DoseIvForm(forms.Form):
         label="Clinician's sign-off reason (out of range, or over an open alert)",
         required=False,
     )
+
+
+def dose_stock_fields(form: forms.Form, *, protocol: Protocol, clinic, today) -> forms.Form:
+    """At a clinic keeping its controlled-substance record: the lot the dose is drawn
+    from (on hand, not expired, of the drug) instead of a typed lot number; IV also what
+    was drawn, and the witness of the remainder's waste."""
+    if not clinic_keeps_stock(clinic_id=clinic.pk):
+        return form
+    lots = Lot.objects.filter(
+        clinic=clinic, product__drug=protocol.drug, expires_on__gte=today,
+        balances__balance__gt=0,
+    ).select_related("product").distinct()  # fmt: skip
+    form.fields.pop("lot_number", None)
+    form.fields["stock_lot"] = forms.ModelChoiceField(label="Lot drawn from", queryset=lots)
+    if protocol.route == Protocol.Route.IV:
+        form.fields["stock_drawn"] = forms.DecimalField(
+            label="Drawn (mL)", required=False, max_digits=10, decimal_places=3,
+            help_text="Empty when all of it was given; the rest is wasted before a witness.",
+        )  # fmt: skip
+        form.fields["witness"] = forms.CharField(
+            label="Witness of the waste (username)", required=False
+        )
+        form.fields["witness_password"] = forms.CharField(
+            label="Witness's password", required=False, widget=forms.PasswordInput
+        )
+    return form
 
 
 class DoseIntranasalForm(forms.Form):

@@ -1,4 +1,5 @@
-"""Demo data: one clinic with chairs and hours, a login per role, patients on courses.
+"""Demo data: one clinic with chairs and hours, a login per role, patients on courses,
+and the controlled-substance record (products, a safe, a lot of each received, a count).
 
 The clinic requires the second factor of its staff (the default), so every staff login
 gets an authenticator with the same known secret, DEMO_TOTP_SECRET, printed at the end:
@@ -28,6 +29,8 @@ from ...booking.models import Course, Protocol, Session
 from ...booking.selectors import slots_free
 from ...booking.services import course_start, session_book
 from ...chart.models import ClinicChecklistItem
+from ...stock.models import Product, StockEntry, StockLocation
+from ...stock.services import stock_count, stock_receive
 
 DEMO_PASSWORD = "demo-pass-2026"
 # Base32, as authenticator apps take it. Known to anyone who reads this: demo only.
@@ -39,6 +42,13 @@ LOGINS = [
     ("clinician", "clinician", "Dr Chris", "Lee"),
     ("admin", "clinic_admin", "Ada", "Min"),
 ]
+PRODUCTS = [
+    # name, drug, form, strength, unit, mg per unit, units per pack, NDC
+    ("Ketamine 50 mg/mL 10 mL vial", "ketamine", "vial", "50 mg/mL", "ml", 50, 10, "0409-2051-05"),
+    ("Ketamine 10 mg/mL 20 mL vial", "ketamine", "vial", "10 mg/mL", "ml", 10, 20, "0409-2053-01"),
+    ("Esketamine 28 mg nasal device, pack of 2", "esketamine", "nasal_device", "28 mg", "device",
+     28, 2, "50458-028-02"),
+]  # fmt: skip
 PATIENTS = [
     # mrn, first, last, birth, protocol code, weekdays, time
     ("MRN-1001", "Pat", "Patient", dt.date(1985, 4, 12), "iv-standard", [0, 3], dt.time(10, 0)),
@@ -67,6 +77,7 @@ class Command(BaseCommand):
             self._checklist_items(clinic)
             self._patients(clinic)
             self._session_today(clinic)
+            self._stock(clinic)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role, *_ in LOGINS + [("patient", "patient", "", "")]:
@@ -211,3 +222,29 @@ class Command(BaseCommand):
                 note="Demo: a session today for the nurse's chart.",
                 now=now,
             )
+
+    def _stock(self, clinic: Clinic) -> None:
+        """The controlled-substance record: the products, a safe, a lot of each received
+        last week and a matching count, so the stock record shows a real picture. The
+        clinic then keeps its record here: the chart's dose names its lot."""
+        if StockEntry.objects.filter(clinic=clinic).exists():
+            return
+        admin = get_user_model().objects.get(username="admin")
+        nurse = get_user_model().objects.get(username="nurse")
+        safe, _ = StockLocation.objects.get_or_create(clinic=clinic, name="Safe A")
+        now = timezone.now()
+        received = now - dt.timedelta(days=7)
+        for i, (name, drug, form, strength, unit, mg, pack, ndc) in enumerate(PRODUCTS):
+            product, _ = Product.objects.get_or_create(
+                name=name,
+                defaults=dict(drug=drug, form=form, strength=strength, unit=unit,
+                              mg_per_unit=mg, units_per_pack=pack, ndc_code=ndc),
+            )  # fmt: skip
+            stock_receive(
+                location=safe, product=product, lot_number=f"DEMO-{i + 1:02d}",
+                expires_on=clinic.local_today(now) + dt.timedelta(days=365), quantity=pack * 5,
+                supplier="Demo Medical Supply", invoice_number=f"INV-DEMO-{i + 1}",
+                by=admin, now=received,
+            )  # fmt: skip
+        counted = {b.lot_id: b.balance for b in safe.balances.all()}
+        stock_count(location=safe, counted=counted, by=nurse, now=now - dt.timedelta(days=1))
