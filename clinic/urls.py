@@ -57,5 +57,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("reminders/", include("scheduling.reminders.urls")),
+    path("fhir/", include("scheduling.fhir.urls")),
     path("", include("scheduling.pages.urls")),
 ]

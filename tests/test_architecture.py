@@ -2,7 +2,7 @@
 
 - The rooms of scheduling/ import one way: the chart and the reminders use booking,
   booking uses neither, the chart and the reminders do not use each other, and no room
-  uses the pages (the web layer over all three).
+  uses the pages or the FHIR API (layers over all three).
 - The framework as designed: no plain SQL through `connection.cursor()` outside the
   migrations and the data generator, and no private standard-library e-mail module.
 """
@@ -21,9 +21,9 @@ SOURCE = [
 ]
 # What each room may not import.
 FORBIDDEN = {
-    "booking": ("scheduling.chart", "scheduling.reminders", "scheduling.pages"),
-    "chart": ("scheduling.reminders", "scheduling.pages"),
-    "reminders": ("scheduling.chart", "scheduling.pages"),
+    "booking": ("scheduling.chart", "scheduling.reminders", "scheduling.pages", "scheduling.fhir"),
+    "chart": ("scheduling.reminders", "scheduling.pages", "scheduling.fhir"),
+    "reminders": ("scheduling.chart", "scheduling.pages", "scheduling.fhir"),
 }
 
 

@@ -347,6 +347,13 @@ def caller(request) -> Caller:
     return request._caller
 
 
+def may(caller: Caller, roles) -> bool:
+    """Whether `caller` holds one of `roles` anywhere ("patient": has a patient's login)."""
+    if caller.is_superuser or caller.clinic_ids(set(roles) - {PATIENT}):
+        return True
+    return PATIENT in roles and caller.patient_id is not None
+
+
 class RolePermission(permissions.BasePermission):
     """Views declare `roles = {action: (role, ...)}`; "patient" means a patient's own login.
 
@@ -358,11 +365,7 @@ class RolePermission(permissions.BasePermission):
     def has_permission(self, request, view):
         if getattr(view, "action", None) is None:
             return True  # a method this endpoint does not have: let it answer 405
-        allowed = view.roles.get(view.action or "", ())
-        c = caller(request)
-        if c.is_superuser or c.clinic_ids(set(allowed) - {PATIENT}):
-            return True
-        return PATIENT in allowed and c.patient_id is not None
+        return may(caller(request), view.roles.get(view.action or "", ()))
 
     def has_object_permission(self, request, view, obj):
         # The object was found in `view.scope(...)`, which is narrowed by the same table
