@@ -11,6 +11,7 @@ import re
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -70,6 +71,7 @@ def fhir_response(model, status: int = 200) -> HttpResponse:
     return HttpResponse(model.model_dump_json(), content_type=CONTENT_TYPE, status=status)
 
 
+@extend_schema(exclude=True)  # FHIR is described by /fhir/metadata, not the API's schema
 class FhirView(APIView):
     renderer_classes = [FhirJSONRenderer, JSONRenderer]  # Accept: either; we send FHIR JSON
     permission_classes = [permissions.IsAuthenticated]
