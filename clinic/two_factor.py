@@ -98,6 +98,13 @@ class SecondFactorMiddleware:
                 "errors": {},
             }
             return JsonResponse(body, status=403)
+        if request.resolver_match.namespace == "fhir":  # FHIR's own error shape
+            outcome = {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "forbidden",
+                           "diagnostics": "Pass the second factor first."}],
+            }  # fmt: skip
+            return JsonResponse(outcome, status=403, content_type="application/fhir+json")
         if request.method == "GET" and not signin.is_post_only(view_func):
             back = request.get_full_path()
         else:

@@ -95,6 +95,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("reminders/", include("scheduling.reminders.urls")),
+    path("fhir/", include("scheduling.fhir.urls")),
     # The web pages, each room's own, under one namespace ("pages:board", "pages:chart").
     path("", include((PAGES, "pages"))),
 ]

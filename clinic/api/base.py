@@ -347,6 +347,13 @@ def caller(request) -> Caller:
     return request._caller
 
 
+def may(caller: Caller, roles) -> bool:
+    """Whether `caller` holds one of `roles` anywhere ("patient": has a patient's login)."""
+    if caller.is_superuser or caller.clinic_ids(set(roles) - {PATIENT}):
+        return True
+    return PATIENT in roles and caller.patient_id is not None
+
+
 class RolePermission(permissions.BasePermission):
     """Views declare `roles = {action: (role, ...)}`; "patient" means a patient's own login.
 
@@ -358,11 +365,7 @@ class RolePermission(permissions.BasePermission):
     def has_permission(self, request, view):
         if getattr(view, "action", None) is None:
             return True  # a method this endpoint does not have: let it answer 405
-        allowed = view.roles.get(view.action or "", ())
-        c = caller(request)
-        if c.is_superuser or c.clinic_ids(set(allowed) - {PATIENT}):
-            return True
-        return PATIENT in allowed and c.patient_id is not None
+        return may(caller(request), view.roles.get(view.action or "", ()))
 
     def has_object_permission(self, request, view, obj):
         # The object was found in `view.scope(...)`, which is narrowed by the same table
@@ -397,14 +400,24 @@ class ScopedMixin(IdLookupMixin):
     def scope(self, queryset):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return queryset.none()
-        c = caller(self.request)
-        if c.is_superuser:
-            return queryset
-        allowed = self.roles.get(self.action or "", STAFF)
-        staff_clinics = c.clinic_ids(set(allowed) - {PATIENT})
-        if PATIENT in allowed and self.patient_field and c.patient_id is not None:
-            return queryset.filter(**{self.patient_field: c.patient_id})
-        return queryset.filter(**{f"{self.clinic_field}__in": staff_clinics})
+        return scoped(
+            queryset,
+            caller=caller(self.request),
+            roles=self.roles.get(self.action or "", STAFF),
+            clinic_field=self.clinic_field,
+            patient_field=self.patient_field,
+        )
+
+
+def scoped(queryset, *, caller: Caller, roles, clinic_field: str, patient_field: str | None):
+    """`queryset` narrowed to what `caller` may see with `roles`: a patient listed in the
+    roles sees their own rows (through `patient_field`), staff their clinics' rows where
+    they hold one of the roles (through `clinic_field`), a superuser everything."""
+    if caller.is_superuser:
+        return queryset
+    if PATIENT in roles and patient_field and caller.patient_id is not None:
+        return queryset.filter(**{patient_field: caller.patient_id})
+    return queryset.filter(**{f"{clinic_field}__in": caller.clinic_ids(set(roles) - {PATIENT})})
 
 
 class TokenCreationThrottle(throttling.SimpleRateThrottle):

@@ -62,6 +62,9 @@ def test_a_staff_login_without_the_second_factor_reaches_no_page_admin_or_api(cl
     assert api.json()["code"] == "second_factor_required"
     fragment = client.post("/chart/1/vitals/", HTTP_HX_REQUEST="true")
     assert fragment["HX-Redirect"] == "/accounts/two-factor/?next=%2Fchart%2F1%2F"
+    fhir = client.get("/fhir/Patient")
+    assert fhir.status_code == 403 and fhir["Content-Type"] == "application/fhir+json"
+    assert fhir.json()["issue"][0]["code"] == "forbidden"
 
 
 def test_an_api_token_is_not_created_without_the_second_factor(client, db):
