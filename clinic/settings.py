@@ -375,6 +375,9 @@ REST_FRAMEWORK = {
 # API tokens (django-rest-knox, our model: clinic.ApiToken): a digest stored, never the
 # token; each expires API_TOKEN_TTL_DAYS after it was issued (not renewed by use).
 KNOX_TOKEN_MODEL = "clinic.ApiToken"
+# knox's own migrations create its AuthToken table even with the model swapped for ours:
+# an empty table whose key to the users blocks a flush. Ours is the only token table.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {"TOKEN_TTL": dt.timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30))}
 if REST_KNOX["TOKEN_TTL"] <= dt.timedelta(0):
     raise ImproperlyConfigured("API_TOKEN_TTL_DAYS must be a positive whole number.")
