@@ -6,7 +6,6 @@ field (clinic.api.base.exception_handler), exactly as for malformed input.
 
 from django.db.models import Count, Q
 from django.utils import timezone
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -23,6 +22,7 @@ from clinic.api.base import (
     Role,
     ScopedMixin,
     StrictFilterSet,
+    UtcDateTimeFilter,
     caller,
     created,
 )
@@ -347,8 +347,8 @@ class ReasonInput(InputSerializer):
 
 
 class SessionFilter(StrictFilterSet):
-    starts_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    starts_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    starts_after = UtcDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    starts_before = UtcDateTimeFilter(field_name="starts_at", lookup_expr="lt")
 
     class Meta:
         model = Session

@@ -164,3 +164,11 @@ def test_the_schema_and_its_docs_are_served_from_the_app(client, db):
         html = client.get(page).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html
         assert "cdn" not in html.lower() and "//unpkg" not in html and "jsdelivr" not in html
+
+
+def test_a_time_filter_with_an_offset_iso_allows_is_asked_in_utc(world):
+    """-20:06 is a valid ISO offset that PostgreSQL refuses: asked in UTC, not a 500."""
+    response = world.client("front_desk").get(
+        "/api/v1/sessions/", {"starts_before": "4908-03-01T13:33:49.191-20:06"}
+    )
+    assert response.status_code == 200
