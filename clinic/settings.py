@@ -383,6 +383,9 @@ if REST_KNOX["TOKEN_TTL"] <= dt.timedelta(0):
     raise ImproperlyConfigured("API_TOKEN_TTL_DAYS must be a positive whole number.")
 
 SPECTACULAR_SETTINGS = {
+    # Said, not guessed from the routes: /fhir/ beside /api/ moved the guess and renamed
+    # every operation id (v1_alerts_list became api_v1_alerts_list).
+    "SCHEMA_PATH_PREFIX": r"/api/",
     "TITLE": "Infusion tracker API",
     "DESCRIPTION": "Courses, sessions and charts for ketamine and esketamine clinics.",
     "VERSION": "1.0.0",
